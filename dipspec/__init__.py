@@ -1,0 +1,1 @@
+"""dipspec: measure and control the spectral bias of the deep image prior."""
