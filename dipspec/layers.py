@@ -1,0 +1,361 @@
+"""Spectrally controlled layers of the paper's decoder (SPEC §2–§4).
+
+- :class:`LipschitzConv2d` caps the reshaped kernel's largest singular value at λ (SPEC §3).
+- :func:`gaussian_upsample` / :class:`GaussianUpsample` is the fixed depthwise 2× Gaussian
+  transposed convolution (SPEC §4), computed in polyphase form.
+- :class:`MeanOnlyBatchNorm` subtracts the per-sample, per-channel spatial mean (SPEC §2).
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._checks import check_lambda, check_sigma
+
+__all__ = [
+    "GaussianUpsample",
+    "LipschitzConv2d",
+    "LipschitzConvTranspose2d",
+    "MeanOnlyBatchNorm",
+    "gaussian_kernel",
+    "gaussian_kernel1d",
+    "gaussian_upsample",
+    "lipschitz_divisor",
+    "lipschitz_normalise",
+    "precompute_sigma_max",
+    "sigma_max",
+]
+
+# Half-pixel offsets of the 5-tap kernel (SPEC §4).
+_OFFSETS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lipschitz control (SPEC §3)
+# ---------------------------------------------------------------------------------------------
+def sigma_max(weight: Tensor) -> Tensor:
+    """Largest singular value of ``weight`` reshaped to ``(out, in·k·k)``, computed exactly.
+
+    The value is the square root of the largest eigenvalue of the small Gram matrix ``W Wᵀ``
+    (or ``Wᵀ W``, whichever is smaller), from a symmetric eigensolver — exact up to rounding,
+    unlike power iteration, which the authors found inaccurate. No gradient flows through it.
+    A leading batch axis of stacked kernels is allowed.
+
+    Parameters
+    ----------
+    weight : Tensor, shape ``(out, in, k, k)`` or ``(L, out, in, k, k)``
+
+    Returns
+    -------
+    Tensor
+        0-d (or ``(L,)``) tensor on the weight's device.
+
+    Examples
+    --------
+    >>> w = torch.randn(8, 4, 3, 3, dtype=torch.float64)
+    >>> exact = torch.linalg.matrix_norm(w.reshape(8, -1), ord=2)
+    >>> bool(torch.isclose(sigma_max(w), exact))
+    True
+    """
+    with torch.no_grad():
+        batched = weight.ndim == 5
+        w = weight.detach()
+        mat = w.flatten(2) if batched else w.flatten(1)
+        rows, cols = mat.shape[-2:]
+        gram = mat @ mat.transpose(-1, -2) if rows <= cols else mat.transpose(-1, -2) @ mat
+        # Gram matrices lose half the digits in float32 for the small eigenvalues, not the
+        # largest one: its relative error stays at machine precision.
+        top = torch.linalg.eigvalsh(gram)[..., -1]
+        return top.clamp_min(0).sqrt()
+
+
+def lipschitz_divisor(sigma: Tensor, lipschitz_lambda: float) -> Tensor:
+    """``max(1, σ/λ)``: the factor that caps the spectral norm at λ (SPEC §3)."""
+    return torch.clamp(sigma / lipschitz_lambda, min=1.0)
+
+
+def lipschitz_normalise(weight: Tensor, lipschitz_lambda: float | None) -> Tensor:
+    """Return ``W̄ / max(1, σ_max(W̄)/λ)``; the divisor carries no gradient (SPEC §3).
+
+    Parameters
+    ----------
+    weight : Tensor, shape ``(out, in, k, k)``
+        The unconstrained kernel W̄.
+    lipschitz_lambda : float or None
+        λ > 0; ``None``, 0 or ``inf`` returns ``weight`` unchanged.
+
+    Examples
+    --------
+    >>> w = 3 * torch.randn(8, 4, 3, 3, dtype=torch.float64)
+    >>> capped = lipschitz_normalise(w, 1.5)
+    >>> bool(torch.isclose(sigma_max(capped), torch.tensor(1.5, dtype=torch.float64)))
+    True
+    """
+    lam = check_lambda(lipschitz_lambda)
+    if lam is None:
+        return weight
+    return weight / lipschitz_divisor(sigma_max(weight), lam)
+
+
+class _LipschitzMixin:
+    """Shared state of the controlled convolutions: λ and an optional precomputed σ_max."""
+
+    lipschitz_lambda: float | None
+    _sigma_cache: Tensor | None
+
+    def _init_lipschitz(self, lipschitz_lambda: float | None) -> None:
+        self.lipschitz_lambda = check_lambda(lipschitz_lambda)
+        self._sigma_cache = None
+
+    def effective_weight(self) -> Tensor:
+        """The kernel actually applied: ``W̄ / max(1, σ/λ)`` (or ``W̄`` without control)."""
+        weight = self.weight  # type: ignore[attr-defined]
+        if self.lipschitz_lambda is None:
+            return weight
+        sigma, self._sigma_cache = self._sigma_cache, None
+        if sigma is None:
+            sigma = sigma_max(self._matrix_view(weight))
+        return weight / lipschitz_divisor(sigma, self.lipschitz_lambda)
+
+    def _matrix_view(self, weight: Tensor) -> Tensor:
+        return weight
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", lipschitz_lambda={self.lipschitz_lambda}"  # type: ignore[misc]
+
+
+class LipschitzConv2d(_LipschitzMixin, nn.Conv2d):
+    """2-D convolution whose reshaped kernel has spectral norm at most λ (SPEC §3).
+
+    Keeps an unconstrained weight W̄ and applies ``W = W̄ / max(1, σ/λ)`` at every forward
+    pass, with σ the exact largest singular value of W̄ reshaped to ``(out, in·k·k)`` and no
+    gradient through σ. A kernel already below λ is untouched.
+
+    Parameters
+    ----------
+    in_channels, out_channels, kernel_size
+        As :class:`torch.nn.Conv2d`.
+    lipschitz_lambda : float or None
+        λ > 0; ``None`` (or 0, ``inf``) means no control.
+    **kwargs
+        Passed to :class:`torch.nn.Conv2d` (``padding``, ``bias``, ``padding_mode`` …).
+
+    Notes
+    -----
+    The cap uses the reshaped-matrix norm of the reference code, which is not the operator norm
+    of the convolution (SPEC §3).
+
+    Examples
+    --------
+    >>> conv = LipschitzConv2d(4, 8, 3, lipschitz_lambda=0.5)
+    >>> with torch.no_grad():
+    ...     _ = conv.weight.mul_(10)
+    >>> bool(sigma_max(conv.effective_weight()) <= 0.5 + 1e-6)
+    True
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, lipschitz_lambda=None,
+                 **kwargs) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        self._init_lipschitz(lipschitz_lambda)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, self.effective_weight(), self.bias)
+
+
+class LipschitzConvTranspose2d(_LipschitzMixin, nn.ConvTranspose2d):
+    """Transposed convolution with the same λ cap (used by the ``deconv`` upsampling mode).
+
+    The kernel ``(in, out, k, k)`` is reshaped to ``(out, in·k·k)`` as for
+    :class:`LipschitzConv2d`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, lipschitz_lambda=None,
+                 **kwargs) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        self._init_lipschitz(lipschitz_lambda)
+
+    def _matrix_view(self, weight: Tensor) -> Tensor:
+        return weight.transpose(0, 1)
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        return F.conv_transpose2d(x, self.effective_weight(), self.bias, self.stride,
+                                  self.padding, self.output_padding, self.groups, self.dilation)
+
+
+def precompute_sigma_max(layers: Iterable[nn.Module]) -> None:
+    """Compute σ_max of every controlled layer in one batched eigensolve per kernel shape.
+
+    Each layer uses (and clears) the stored value at its next forward pass, so a model can call
+    this once per step instead of paying one small eigensolve per layer.
+    """
+    groups: dict[tuple, list[_LipschitzMixin]] = {}
+    for layer in layers:
+        if isinstance(layer, _LipschitzMixin) and layer.lipschitz_lambda is not None:
+            key = (tuple(layer._matrix_view(layer.weight).shape), layer.weight.device,
+                   layer.weight.dtype)
+            groups.setdefault(key, []).append(layer)
+    for members in groups.values():
+        stacked = torch.stack([m._matrix_view(m.weight).detach() for m in members])
+        for member, sigma in zip(members, sigma_max(stacked).unbind(0)):
+            member._sigma_cache = sigma
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian-controlled upsampling (SPEC §4)
+# ---------------------------------------------------------------------------------------------
+def gaussian_kernel1d(sigma: float, dtype=torch.float64, device=None) -> Tensor:
+    """The normalised 5-tap Gaussian at half-pixel offsets; σ = 0 gives the delta ``[0,0,1,0,0]``."""
+    sigma = check_sigma(sigma)
+    offsets = torch.tensor(_OFFSETS, dtype=torch.float64)
+    if sigma == 0.0:
+        taps = (offsets == 0).double()
+    else:
+        taps = torch.exp(-(offsets**2) / (2 * sigma**2))
+    return (taps / taps.sum()).to(dtype=dtype, device=device)
+
+
+def gaussian_kernel(sigma: float, size: int = 5, dtype=torch.float64, device=None) -> Tensor:
+    """The 5×5 kernel of SPEC §4: ``K[i, j] ∝ exp(−(d_i² + d_j²)/(2σ²))``, ``Σ K = 1``.
+
+    Parameters
+    ----------
+    sigma : float
+        σ ≥ 0; σ = 0 is the delta kernel (zero insertion).
+    size : int
+        Only 5 (the paper's kernel) is supported.
+
+    Examples
+    --------
+    >>> k = gaussian_kernel(0.5)
+    >>> k.shape, bool(torch.isclose(k.sum(), torch.tensor(1.0, dtype=torch.float64)))
+    (torch.Size([5, 5]), True)
+    >>> bool(gaussian_kernel(0.0)[2, 2] == 1.0)
+    True
+    """
+    if size != 5:
+        raise ValueError(f"gaussian_kernel supports size=5 (the paper's kernel), got {size}")
+    taps = gaussian_kernel1d(sigma)
+    # The 2-D Gaussian factorises, and so does its normalisation.
+    return torch.outer(taps, taps).to(dtype=dtype, device=device)
+
+
+def _polyphase_weight(kernel: Tensor) -> Tensor:
+    """The four 3×3 phase kernels of a stride-2, padding-2, output-padding-1 transposed conv.
+
+    Output row ``2m`` reads input rows ``m-1, m, m+1`` through kernel rows ``4, 2, 0``; output
+    row ``2m+1`` reads them through ``-, 3, 1`` (the first tap is zero); columns likewise.
+    """
+    padded = F.pad(kernel, (0, 1, 0, 1))  # index 5 is the missing tap
+    taps = torch.tensor([[4, 2, 0], [5, 3, 1]], device=kernel.device)
+    weight = padded[taps[:, None, :, None], taps[None, :, None, :]]  # (2, 2, 3, 3)
+    return weight.reshape(4, 1, 3, 3)
+
+
+def _reference_kernel(gaussian_sigma: float) -> Tensor:
+    """The 5×5 kernel as the reference applies it: computed in float64, stored as float32.
+
+    Keeping the float32 rounding (a reference quirk, ~1e-8 relative) makes float64 outputs
+    agree with the authors' to machine precision.
+    """
+    return gaussian_kernel(gaussian_sigma, dtype=torch.float32)
+
+
+def _gaussian_upsample(x: Tensor, weight: Tensor) -> Tensor:
+    """Core of :func:`gaussian_upsample`: ``weight`` from :func:`_polyphase_weight`."""
+    b, c, h, w = x.shape
+    planes = F.pad(x.reshape(b * c, 1, h, w), (1, 1, 1, 1))
+    phases = F.conv2d(planes, weight)  # (b·c, 4, h, w)
+    return F.pixel_shuffle(phases, 2).reshape(b, c, 2 * h, 2 * w)
+
+
+def gaussian_upsample(x: Tensor, gaussian_sigma: float = 0.5) -> Tensor:
+    """Fixed depthwise 2× Gaussian upsampling (SPEC §4).
+
+    Equal to ``conv_transpose2d(x, K, stride=2, padding=2, output_padding=1, groups=C)`` with
+    the kernel of :func:`gaussian_kernel` for every channel, but computed in polyphase form:
+    the kernel is fixed, so each of the four output phases is a 3×3 correlation of the input
+    and no multiplication touches an inserted zero.
+
+    Parameters
+    ----------
+    x : Tensor, shape ``(B, C, H, W)``
+    gaussian_sigma : float
+        σ ≥ 0.
+
+    Notes
+    -----
+    The kernel is rounded to float32 before use, as in the reference (its kernel is a float32
+    buffer), also for float64 inputs.
+
+    Returns
+    -------
+    Tensor, shape ``(B, C, 2H, 2W)``
+
+    Examples
+    --------
+    >>> x = torch.rand(1, 3, 4, 5)
+    >>> gaussian_upsample(x, 0.5).shape
+    torch.Size([1, 3, 8, 10])
+    """
+    if x.ndim != 4:
+        raise ValueError(f"gaussian_upsample expects (B, C, H, W), got shape {tuple(x.shape)}")
+    kernel = _reference_kernel(gaussian_sigma).to(device=x.device, dtype=x.dtype)
+    return _gaussian_upsample(x, _polyphase_weight(kernel))
+
+
+class GaussianUpsample(nn.Module):
+    """Module form of :func:`gaussian_upsample`; the kernel is a non-trainable buffer.
+
+    Examples
+    --------
+    >>> up = GaussianUpsample(8, gaussian_sigma=0.1)
+    >>> up(torch.rand(2, 8, 3, 3)).shape, len(list(up.parameters()))
+    (torch.Size([2, 8, 6, 6]), 0)
+    """
+
+    def __init__(self, channels: int, gaussian_sigma: float = 0.5) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        self.gaussian_sigma = check_sigma(gaussian_sigma)
+        weight = _polyphase_weight(_reference_kernel(self.gaussian_sigma))
+        self.register_buffer("weight", weight, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _gaussian_upsample(x, self.weight.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, gaussian_sigma={self.gaussian_sigma}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Mean-only batch norm (SPEC §2)
+# ---------------------------------------------------------------------------------------------
+class MeanOnlyBatchNorm(nn.Module):
+    """Subtract each sample's per-channel spatial mean, then add a learned bias (init 0).
+
+    No division by a standard deviation and no scale: either would undo the Lipschitz bound.
+
+    Examples
+    --------
+    >>> bn = MeanOnlyBatchNorm(4)
+    >>> y = bn(torch.rand(2, 4, 5, 5))
+    >>> bool(y.mean(dim=(2, 3)).abs().max() < 1e-6)
+    True
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        self.bias = nn.Parameter(torch.zeros(self.channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x - x.mean(dim=(2, 3), keepdim=True) + self.bias.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}"

@@ -1,0 +1,172 @@
+"""One plotting style for every notebook and the CLI (matplotlib, imported lazily).
+
+The paper's conventions: FBC bands drawn dark → light brown (band 1 darkest), PSNR in blue,
+the PSNR peak and the automatic stop as vertical green lines. Figures are saved with
+:func:`save_figure`, which writes a JSON of provenance beside each image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "BAND_COLOURS",
+    "STOP_COLOUR",
+    "figure_dir",
+    "plot_fbc",
+    "plot_psnr",
+    "plot_ratio",
+    "provenance",
+    "save_figure",
+    "show_images",
+    "to_numpy_image",
+]
+
+BAND_COLOURS = ("#3b1f0b", "#6b3a17", "#9c5b2a", "#c98e5a", "#ebc59b")
+STOP_COLOUR = "#2ca02c"
+PSNR_COLOUR = "#1f4e9c"
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _plt():
+    # Without a display matplotlib picks Agg by itself; in Jupyter the inline backend.
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 100, "axes.spines.top": False,
+                         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
+                         "font.size": 9, "legend.frameon": False})
+    return plt
+
+
+def to_numpy_image(image) -> np.ndarray:
+    """``(1, C, H, W)``/``(C, H, W)`` tensor → ``H×W`` or ``H×W×3`` array clipped to [0, 1]."""
+    array = image.detach().cpu().double().numpy() if hasattr(image, "detach") else image
+    array = np.asarray(array)
+    if array.ndim == 4:
+        array = array[0]
+    if array.ndim == 3 and array.shape[0] in (1, 3):
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return np.clip(array, 0, 1)
+
+
+def _mark(ax, iteration, label=None, style="-") -> None:
+    if iteration is not None:
+        ax.axvline(iteration, color=STOP_COLOUR, linestyle=style, linewidth=1.5, label=label)
+
+
+def plot_psnr(results: Mapping, ax=None, smooth: int = 1, mark_peak: bool = False,
+              mark_stop: bool = False, colours=None):
+    """PSNR over iterations for each labelled :class:`~dipspec.FitResult`."""
+    plt = _plt()
+    ax = ax or plt.subplots(figsize=(4, 3))[1]
+    for i, (label, result) in enumerate(results.items()):
+        curve = result.curve("psnr", smooth)
+        colour = colours[i] if colours else None
+        ax.plot(curve.index, curve.values, label=label, color=colour, linewidth=1.2)
+        if mark_peak:
+            _mark(ax, result.peak("psnr", smooth)[0], style="--")
+        if mark_stop:
+            _mark(ax, result.stop_iteration)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("PSNR (dB)")
+    if len(results) > 1:
+        ax.legend()
+    return ax
+
+
+def plot_fbc(result, ax=None, mark: int | None = None, title: str | None = None,
+             bands: int = 5):
+    """The FBC bands over iterations, band 1 (lowest frequencies) darkest."""
+    plt = _plt()
+    ax = ax or plt.subplots(figsize=(4, 3))[1]
+    history = result.history.dropna(subset=["fbc_1"])
+    for k in range(1, bands + 1):
+        ax.plot(history["iteration"], history[f"fbc_{k}"], color=BAND_COLOURS[k - 1],
+                label=f"band {k}", linewidth=1.2)
+    _mark(ax, mark)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("FBC")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=1, loc="lower right")
+    return ax
+
+
+def plot_ratio(result, ax=None, mark_stop: bool = True):
+    """The blur/sharpness ratio over iterations (SPEC §6), the stop marked."""
+    plt = _plt()
+    ax = ax or plt.subplots(figsize=(4, 3))[1]
+    history = result.history.dropna(subset=["ratio"])
+    ax.plot(history["iteration"], history["ratio"], color=BAND_COLOURS[1], linewidth=1.2)
+    if mark_stop:
+        _mark(ax, result.stop_iteration)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("blur / sharpness")
+    return ax
+
+
+def show_images(images: Mapping, axes=None, size: float = 2.4):
+    """A row of images with their titles (``{"noisy (20.1 dB)": tensor, ...}``)."""
+    plt = _plt()
+    if axes is None:
+        fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size))
+        axes = np.atleast_1d(axes)
+    for ax, (title, image) in zip(axes, images.items()):
+        array = to_numpy_image(image)
+        ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    return axes
+
+
+def figure_dir(folder: str | os.PathLike | None = None) -> Path:
+    """Where figures go: ``folder``, else ``$DIPSPEC_FIGURE_DIR``, else the repository's ``figures/``."""
+    chosen = folder or os.environ.get("DIPSPEC_FIGURE_DIR") or _REPO / "figures"
+    path = Path(chosen)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_REPO,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(preset, results=None, **extra) -> dict:
+    """Preset, image size, iterations, device, seed, commit and wall time of a figure's runs."""
+    results = list(results.values()) if isinstance(results, Mapping) else list(results or [])
+    info = {"preset": getattr(preset, "name", str(preset)), "commit": _commit()}
+    if results:
+        first = results[0]
+        info.update(image_size=list(first.output.shape[-2:]),
+                    iterations=int(max(r.history["iteration"].max() + 1 for r in results)),
+                    device=first.device, seed=first.seed,
+                    wall_time_s=round(sum(r.wall_time for r in results), 1))
+    info.update(extra)
+    return info
+
+
+def save_figure(fig, name: str, provenance: Mapping, folder=None) -> Path:
+    """Save ``fig`` as ``name.png`` plus ``name.json`` (provenance), atomically; return the PNG path."""
+    target = figure_dir(folder)
+    png = target / f"{name}.png"
+    with tempfile.NamedTemporaryFile(dir=target, suffix=".png", delete=False) as tmp:
+        fig.savefig(tmp.name, dpi=110, bbox_inches="tight")
+    os.replace(tmp.name, png)
+    meta = target / f"{name}.json"
+    meta.write_text(json.dumps(dict(provenance), indent=1, default=str) + "\n")
+    return png

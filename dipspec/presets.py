@@ -1,0 +1,90 @@
+"""Named run scales: ``quick`` for a CPU (seconds to minutes) and ``paper`` (SPEC defaults).
+
+A preset fixes the costly knobs — image size, network width, iterations — and the λ/σ triples
+that separate the three regimes (over-smooth / right / decaying), which shift with image size
+and width. ``resolve("auto")`` gives ``paper`` on a GPU and ``quick`` on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+__all__ = ["PAPER", "PRESETS", "QUICK", "Preset", "resolve", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The scale of a run.
+
+    Attributes
+    ----------
+    name : str
+    image_size : int or None
+        Side the notebooks resize images to (``None``: full size).
+    channels : int
+        Decoder width.
+    iterations : int
+        Default iteration count of a fit.
+    lipschitz_lambdas : tuple of float
+        (over-smooth, right, decaying) λ for this scale; the paper uses (1, 2, 3).
+    gaussian_sigmas : tuple of float
+        The σ sweep of the Gaussian-upsampling figure.
+    lipschitz_lambda : float
+        The λ used by default for denoising at this scale.
+    """
+
+    name: str
+    image_size: int | None
+    channels: int
+    iterations: int
+    lipschitz_lambdas: tuple[float, float, float]
+    gaussian_sigmas: tuple[float, float, float] = (0.0, 0.5, 1.0)
+    lipschitz_lambda: float = 1.4
+    extra: dict = field(default_factory=dict)
+
+    def with_(self, **changes) -> Preset:
+        """A copy with some fields changed (``QUICK.with_(iterations=500)``)."""
+        return replace(self, **changes)
+
+
+QUICK = Preset(name="quick", image_size=64, channels=32, iterations=3000,
+               lipschitz_lambdas=(1.0, 1.2, 2.0), lipschitz_lambda=1.2)
+PAPER = Preset(name="paper", image_size=None, channels=128, iterations=10000,
+               lipschitz_lambdas=(1.0, 2.0, 3.0), lipschitz_lambda=1.4)
+PRESETS = {"quick": QUICK, "paper": PAPER}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else is checked and returned."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use 'cpu'")
+    return resolved
+
+
+def resolve(preset: str | Preset = "auto", device: str | torch.device = "auto") -> Preset:
+    """Return the :class:`Preset` for a name; ``"auto"`` is ``paper`` on a GPU, else ``quick``.
+
+    Examples
+    --------
+    >>> resolve("quick").channels
+    32
+    >>> resolve("auto", device="cpu").name
+    'quick'
+    """
+    if isinstance(preset, Preset):
+        return preset
+    if preset == "auto":
+        return PAPER if resolve_device(device).type == "cuda" else QUICK
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose 'auto', 'quick' or 'paper'")
+    return PRESETS[preset]
