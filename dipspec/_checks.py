@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from torch import Tensor
 
 __all__ = ["as_batched_image", "check_image", "check_lambda", "check_sigma"]

@@ -68,7 +68,7 @@ class FitResult:
     seed: int = 0
 
     def curve(self, column: str = "psnr", smooth: int = 1) -> pd.Series:
-        """``column`` indexed by iteration, smoothed by a centred rolling mean of ``smooth`` rows."""
+        """``column`` by iteration, smoothed by a centred rolling mean over ``smooth`` rows."""
         series = self.history.set_index("iteration")[column]
         if smooth > 1:
             series = series.rolling(smooth, center=True, min_periods=1).mean()
@@ -223,6 +223,13 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     observation = task.observation.to(dtype)
     clean = None if task.clean is None else task.clean.to(dtype)
     height, width = task.output_size
+    with_ratio = stopping.ratio_defined(height, width)
+    if auto_stop and not with_ratio:
+        raise ValueError(f"auto_stop needs an image of at least 35x35 for the blur/sharpness "
+                         f"ratio, got {height}x{width}; fit a larger image or drop auto_stop")
+    if metrics_every and not with_ratio:
+        warnings.warn(f"{height}x{width} is too small for the blur/sharpness ratio (needs "
+                      "35x35): its columns stay NaN, FBC is still measured", stacklevel=2)
     out_h, out_w = padded_size(height, width, model)
     top, left = (out_h - height) // 2, (out_w - width) // 2
     code_channels, code_h, code_w = model.input_shape(out_h, out_w)
@@ -282,7 +289,9 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         if ema:
             values.append(_psnr_or_nan(output_avg, clean))
         if measure:
-            values += _instruments(out, task.reference)
+            # FBC compares with the observation; super-resolution compares in its (low-res) space
+            measured = out if out.shape == task.reference.shape else task.A(out)
+            values += _instruments(out, measured, task.reference, with_ratio)
         vector = torch.stack([v.reshape(()).to(dtype) for v in values])
         if has_clean:
             better = vector[1] > best_psnr
@@ -342,9 +351,13 @@ def _psnr_or_nan(image: Tensor, clean: Tensor | None) -> Tensor:
     return metrics.psnr(image, clean)[0]
 
 
-def _instruments(out: Tensor, reference: Tensor) -> list[Tensor]:
-    """FBC against the observation (SPEC §5) and the blur/sharpness ratio (SPEC §6)."""
-    bands = spectral.fbc(out, reference)[0]
+def _instruments(out: Tensor, measured: Tensor, reference: Tensor,
+                 with_ratio: bool) -> list[Tensor]:
+    """FBC of ``measured`` against the observation (SPEC §5); the ratio of ``out`` (SPEC §6)."""
+    bands = spectral.fbc(measured, reference)[0]
+    if not with_ratio:
+        nan = torch.full((), math.nan, device=out.device, dtype=out.dtype)
+        return [*bands.unbind(0), nan, nan, nan]
     blur = stopping.blurriness(out)[0]
     sharp = stopping.mlv_sharpness(out)[0]
     return [*bands.unbind(0), blur, sharp, blur / sharp]

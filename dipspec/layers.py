@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -210,7 +209,7 @@ def precompute_sigma_max(layers: Iterable[nn.Module]) -> None:
 # Gaussian-controlled upsampling (SPEC §4)
 # ---------------------------------------------------------------------------------------------
 def gaussian_kernel1d(sigma: float, dtype=torch.float64, device=None) -> Tensor:
-    """The normalised 5-tap Gaussian at half-pixel offsets; σ = 0 gives the delta ``[0,0,1,0,0]``."""
+    """The normalised 5-tap Gaussian at half-pixel offsets; σ = 0 is the delta ``[0,0,1,0,0]``."""
     sigma = check_sigma(sigma)
     offsets = torch.tensor(_OFFSETS, dtype=torch.float64)
     if sigma == 0.0:

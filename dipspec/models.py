@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-
 from torch import Tensor, nn
 
 from ._checks import check_sigma

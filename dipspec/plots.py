@@ -130,8 +130,12 @@ def show_images(images: Mapping, axes=None, size: float = 2.4):
 
 
 def figure_dir(folder: str | os.PathLike | None = None) -> Path:
-    """Where figures go: ``folder``, else ``$DIPSPEC_FIGURE_DIR``, else the repository's ``figures/``."""
-    chosen = folder or os.environ.get("DIPSPEC_FIGURE_DIR") or _REPO / "figures"
+    """Where figures go: ``folder``, else ``$DIPSPEC_FIGURE_DIR``, else ``./out/figures``.
+
+    The committed ``figures/`` are written only on purpose (``DIPSPEC_FIGURE_DIR=figures``), so
+    a quick run never overwrites them.
+    """
+    chosen = folder or os.environ.get("DIPSPEC_FIGURE_DIR") or Path("out") / "figures"
     path = Path(chosen)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -161,7 +165,7 @@ def provenance(preset, results=None, **extra) -> dict:
 
 
 def save_figure(fig, name: str, provenance: Mapping, folder=None) -> Path:
-    """Save ``fig`` as ``name.png`` plus ``name.json`` (provenance), atomically; return the PNG path."""
+    """Save ``fig`` as ``name.png`` and its provenance as ``name.json``; return the PNG path."""
     target = figure_dir(folder)
     png = target / f"{name}.png"
     with tempfile.NamedTemporaryFile(dir=target, suffix=".png", delete=False) as tmp:

@@ -35,7 +35,7 @@ def test_decoder_output_shape_and_range(mode):
 def test_decoder_same_seed_same_weights():
     a, b = Decoder(channels=8, seed=3), Decoder(channels=8, seed=3)
     c = Decoder(channels=8, seed=4)
-    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+    for pa, pb, _ in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(pa, pb)
     assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
 
