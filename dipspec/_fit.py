@@ -148,7 +148,8 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         A task from :mod:`dipspec.tasks` (with ``clean=`` or ``observation=``), or a degraded
         image tensor (fitted with the identity operator, no PSNR).
     model : nn.Module, optional
-        Default: the paper's :class:`~dipspec.models.Decoder` at the preset's width with the
+        A model with a ``pixel_batch`` attribute (``ReLUNet``) is trained on that many random
+        pixels per step. Default: the paper's :class:`~dipspec.models.Decoder` at the preset's width with the
         task's λ (``task.default_lipschitz_lambda``). Pass ``Decoder(lipschitz_lambda=None)``
         for plain DIP. The model's ``input_shape(H, W)`` sizes the code ``z``.
     iterations : int, optional
@@ -238,6 +239,10 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
     perturb_gen = torch.Generator(device=run_device).manual_seed(seed + 1)
+    pixel_batch = getattr(model, "pixel_batch", None)
+    if pixel_batch and task.A(observation).shape != observation.shape:
+        raise ValueError(f"{type(model).__name__} trains on pixel minibatches, which needs a "
+                         f"task whose operator keeps the image size, not {task.name!r}")
 
     log_every = log_every or iterations
     has_clean = clean is not None
@@ -268,7 +273,13 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         code = z + reg_noise_std * torch.randn(z.shape, generator=perturb_gen, device=run_device,
                                                dtype=dtype) if reg_noise_std else z
         output = model(code)[:, :, top:top + height, left:left + width]
-        loss = F.mse_loss(task.A(output), observation)
+        if pixel_batch:  # coordinate MLPs train on random pixel minibatches (ReLUNet)
+            pixels = torch.randint(height * width, (pixel_batch,), generator=perturb_gen,
+                                   device=run_device)
+            loss = F.mse_loss(task.A(output).flatten(2)[..., pixels],
+                              observation.flatten(2)[..., pixels])
+        else:
+            loss = F.mse_loss(task.A(output), observation)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -246,6 +246,18 @@ def ratio_defined(height: int, width: int, filter_size: int = 9) -> bool:
     return blur_ok and max(height - 3, 0) * max(width - 3, 0) >= MLV_TOP
 
 
+def ratio_defined(height: int, width: int, filter_size: int = 9) -> bool:
+    """Whether an ``height × width`` image is large enough for the blur/sharpness ratio.
+
+    Examples
+    --------
+    >>> ratio_defined(64, 64), ratio_defined(32, 32)
+    (True, False)
+    """
+    blur_ok = min(height, width) >= filter_size + 3
+    return blur_ok and max(height - 3, 0) * max(width - 3, 0) >= MLV_TOP
+
+
 def blur_sharpness_ratio(image: Tensor) -> Tensor:
     """The stopping signal ``r = blurriness / mlv_sharpness`` of the grey image (SPEC §6).
 
@@ -347,7 +359,7 @@ def first_stop_iteration(
     None
     """
     window, eps = _checked_window(window, eps)
-    r = torch.as_tensor(ratios, dtype=torch.float64).cpu()
+    r = torch.tensor(ratios, dtype=torch.float64).cpu()  # a copy: pandas arrays are read-only
     if r.ndim != 1:
         raise ValueError(
             f"ratios must be 1-D (one value per evaluation), got shape {tuple(r.shape)}"
