@@ -148,10 +148,10 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         A task from :mod:`dipspec.tasks` (with ``clean=`` or ``observation=``), or a degraded
         image tensor (fitted with the identity operator, no PSNR).
     model : nn.Module, optional
-        A model with a ``pixel_batch`` attribute (``ReLUNet``) is trained on that many random
-        pixels per step. Default: the paper's :class:`~dipspec.models.Decoder` at the preset's width with the
+        Default: the paper's :class:`~dipspec.models.Decoder` at the preset's width with the
         task's λ (``task.default_lipschitz_lambda``). Pass ``Decoder(lipschitz_lambda=None)``
-        for plain DIP. The model's ``input_shape(H, W)`` sizes the code ``z``.
+        for plain DIP. The model's ``input_shape(H, W)`` sizes the code ``z``; a model with a
+        ``pixel_batch`` attribute (``ReLUNet``) trains on that many random pixels per step.
     iterations : int, optional
         Default: the task's own count (100 for enhancement) capped by the preset's.
     lr : float

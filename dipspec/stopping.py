@@ -246,18 +246,6 @@ def ratio_defined(height: int, width: int, filter_size: int = 9) -> bool:
     return blur_ok and max(height - 3, 0) * max(width - 3, 0) >= MLV_TOP
 
 
-def ratio_defined(height: int, width: int, filter_size: int = 9) -> bool:
-    """Whether an ``height × width`` image is large enough for the blur/sharpness ratio.
-
-    Examples
-    --------
-    >>> ratio_defined(64, 64), ratio_defined(32, 32)
-    (True, False)
-    """
-    blur_ok = min(height, width) >= filter_size + 3
-    return blur_ok and max(height - 3, 0) * max(width - 3, 0) >= MLV_TOP
-
-
 def blur_sharpness_ratio(image: Tensor) -> Tensor:
     """The stopping signal ``r = blurriness / mlv_sharpness`` of the grey image (SPEC §6).
 
