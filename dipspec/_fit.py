@@ -340,8 +340,8 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     if metrics_every:
         measured = frame.dropna(subset=["ratio"])
         stop_iteration = stopping.first_stop_iteration(
-            measured["ratio"].to_numpy(), window=stop_window, eps=stop_eps,
-            iterations=measured["iteration"].to_numpy())
+            measured["ratio"].to_numpy().copy(), window=stop_window, eps=stop_eps,
+            iterations=measured["iteration"].to_numpy().copy())
     else:
         stop_iteration = None
     return FitResult(

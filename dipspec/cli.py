@@ -56,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run scale: quick (CPU: small image, 32 channels) or paper (full "
                           "size, 128 channels, 10 000 steps); auto = paper on a GPU")
     run.add_argument("--size", type=int, default=None,
-                     help="resize the image so its longer side is this (default: the preset's "
-                          "— 128 for quick, full size for paper; 0 keeps the full size)")
+                     help="resize the image so its longer side is this, keeping its aspect "
+                          "(default: 96 for an embedded image in the quick preset, else full "
+                          "size; 0 keeps the full size)")
     run.add_argument("--noise-sigma", type=float, default=25.0,
                      help="denoise: std of the added Gaussian noise, in 8-bit units (25)")
     run.add_argument("--quality", type=int, default=10, help="deblock: JPEG quality (10)")
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out", help="output folder (default: ./out)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+QUICK_SIZE = 96
 
 
 class UsageError(ValueError):
@@ -108,8 +112,14 @@ def _run(args) -> Path:
 
     device = presets.resolve_device(args.device)
     preset = presets.resolve(args.preset, device)
-    size = args.size if args.size is not None else (128 if preset.name == "quick" else 0)
-    image = data.load_image(args.image, size=size or None)
+    image = data.load_image(args.image)
+    size = args.size
+    if size is None and preset.name == "quick" and args.image in data.EMBEDDED_IMAGES:
+        size = QUICK_SIZE
+    if size:  # longer side = size, aspect kept: nothing of the image is cropped away
+        scale = size / max(image.shape[-2:])
+        target = tuple(max(1, round(n * scale)) for n in image.shape[-2:])
+        image = data.load_image(args.image, size=target)
     task = _task(args, image)
     upsample = "gaussian" if args.gaussian_sigma is not None else args.upsample
     sigma = args.gaussian_sigma if args.gaussian_sigma is not None else (0.1, 0.1, 0.1, 0.5, 0.5)

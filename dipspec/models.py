@@ -27,6 +27,8 @@ __all__ = [
     "UPSAMPLE_MODES",
     "ConvNet",
     "Decoder",
+    "LinearDIP",
+    "ReLUNet",
     "SkipNet",
     "controlled_layers",
     "init_weights",
@@ -364,3 +366,4 @@ class SkipNet(nn.Module):
         return self.in_channels, height, width
 
 
+from .baselines import LinearDIP, ReLUNet  # noqa: E402  (re-export; SPEC §2 baselines)
