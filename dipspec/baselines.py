@@ -143,6 +143,35 @@ class LinearDIP(nn.Module):
         return f"width={self.width}, depth={self.depth}, image_size={self.image_size}"
 
 
+class _SparsePixelGradient(torch.autograd.Function):
+    """A per-pixel MLP whose backward pass only revisits the pixels that received a gradient.
+
+    :func:`dipspec.fit` evaluates the whole image every step (for its history) but the loss of a
+    ``pixel_batch`` model sees only a random minibatch of pixels, so all other rows of the
+    incoming gradient are zero. The forward pass runs without building a graph; the backward
+    pass recomputes the network on the rows with a non-zero gradient and back-propagates those.
+    Pixels are independent, so the parameter gradients are exactly those of the plain network
+    (up to the order of floating-point sums), at about a third of its cost for 2048 of 16 384
+    pixels. Finding the rows is one host sync per step in the backward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, body: nn.Module, pixels: Tensor, *params: Tensor) -> Tensor:
+        ctx.body = body
+        ctx.save_for_backward(pixels, *params)
+        with torch.no_grad():
+            return body(pixels)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        pixels, *params = ctx.saved_tensors
+        rows = grad_output.ne(0).any(dim=1).nonzero().squeeze(1)
+        with torch.enable_grad():
+            values = ctx.body(pixels[rows])
+            grads = torch.autograd.grad(values, params, grad_output[rows], allow_unused=True)
+        return (None, None, *grads)
+
+
 class ReLUNet(nn.Module):
     """Coordinate MLP ``(x, y) ∈ [0, 1]² → pixel`` (Chakrabarty & Maji's ReLUNet, SPEC §2).
 
@@ -203,7 +232,12 @@ class ReLUNet(nn.Module):
                              f"{tuple(coords.shape)}; fit it with input_kind='meshgrid'")
         batch, _, height, width = coords.shape
         pixels = coords.permute(0, 2, 3, 1).reshape(-1, 2)
-        values = self.body(pixels).reshape(batch, height, width, self.out_channels)
+        if torch.is_grad_enabled() and self.training:
+            params = tuple(p for p in self.parameters() if p.requires_grad)
+            values = _SparsePixelGradient.apply(self.body, pixels, *params)
+        else:
+            values = self.body(pixels)
+        values = values.reshape(batch, height, width, self.out_channels)
         return values.permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:

@@ -69,7 +69,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     run.add_argument("--out", default="out", help="output folder (default: ./out)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _table_parser(sub)
     return parser
+
+
+_TABLE_EPILOG = """examples:
+  dipspec table architectures --seeds 3 --out results
+  dipspec table architectures --images Peppers --seeds 1 --iterations 20 --out /tmp/table
+  dipspec table architectures --iterations DIP=2000,ReLUNet=5000 --dip-channels 128
+"""
+
+
+def _table_parser(sub) -> None:
+    table = sub.add_parser(
+        "table", help="reproduce a results table (architectures: Chakrabarty & Maji)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_TABLE_EPILOG)
+    table.add_argument("which", choices=("architectures",),
+                       help="architectures: oracle denoising PSNR of DIP, DIP Linear-128, "
+                            "DIP Linear-2048 and ReLUNet on the nine denoising images")
+    table.add_argument("--images", nargs="+", default=None,
+                       help="substrings selecting denoising images (default: all nine)")
+    table.add_argument("--seeds", type=int, default=3,
+                       help="number of seeds 0 … n−1 (noise and initialisation; default 3)")
+    table.add_argument("--factor", type=int, default=4,
+                       help="downsample the images by this factor (default 4)")
+    table.add_argument("--iterations", default="2000",
+                       help="iterations of every fit, or per model: "
+                            "'DIP=600,Linear-128=300,Linear-2048=40,ReLUNet=300' (default 2000)")
+    table.add_argument("--architectures", nargs="+", default=None,
+                       help="subset of: DIP Linear-128 Linear-2048 ReLUNet (default: all)")
+    table.add_argument("--dip-channels", type=int, default=128,
+                       help="width of the DIP encoder–decoder (default 128; the poster: 256)")
+    table.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    table.add_argument("--threads", type=int, default=None,
+                       help="CPU threads for torch (default: torch's choice)")
+    table.add_argument("--out", default="results",
+                       help="folder for architectures.csv, .md and .json (default: ./results)")
+    table.add_argument("--quiet", action="store_true", help="no line per finished fit")
 
 
 QUICK_SIZE = 96
@@ -172,6 +208,84 @@ def _summary_figure(result, task, plots):
     return fig
 
 
+def _architecture_names(names: list[str] | None) -> list[str]:
+    from .chakrabarty import ARCHITECTURES
+
+    if not names:
+        return list(ARCHITECTURES)
+    by_key = {a.lower().removeprefix("dip ").replace(" ", ""): a for a in ARCHITECTURES}
+    chosen = []
+    for name in names:
+        key = name.lower().removeprefix("dip ").replace(" ", "")
+        if key not in by_key:
+            raise UsageError(f"unknown architecture {name!r}; choose from "
+                             f"DIP, Linear-128, Linear-2048, ReLUNet")
+        chosen.append(by_key[key])
+    return chosen
+
+
+def _iterations(value: str, architectures: list[str]) -> dict[str, int]:
+    def count(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError as err:
+            raise UsageError(f"--iterations needs whole numbers, got {text!r}") from err
+        if number < 1:
+            raise UsageError(f"--iterations must be >= 1, got {number}")
+        return number
+
+    if "=" not in value:
+        return dict.fromkeys(architectures, count(value))
+    given = {}
+    for part in value.split(","):
+        name, _, number = part.partition("=")
+        given[_architecture_names([name.strip()])[0]] = count(number.strip())
+    missing = [a for a in architectures if a not in given]
+    if missing:
+        raise UsageError(f"--iterations gives no count for {', '.join(missing)}")
+    return {a: given[a] for a in architectures}
+
+
+def _table(args) -> Path:
+    import time
+
+    import torch
+
+    from . import chakrabarty, plots, presets
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.seeds < 1 or args.factor < 1 or args.dip_channels < 1:
+        raise UsageError("--seeds, --factor and --dip-channels must be >= 1")
+    architectures = _architecture_names(args.architectures)
+    iterations = _iterations(args.iterations, architectures)
+    device = presets.resolve_device(args.device)
+    images = chakrabarty.table_images(args.factor, args.images)
+
+    def report(row: dict) -> None:
+        if not args.quiet:
+            print(f"{row['image']:>22} {row['architecture']:>16} seed {row['seed']}: "
+                  f"{row['psnr']:.2f} dB at {row['best_iteration']} ({row['wall_time_s']:.0f} s)",
+                  flush=True)
+
+    started = time.perf_counter()
+    rows = chakrabarty.architecture_table(
+        images, seeds=range(args.seeds), iterations=iterations, architectures=architectures,
+        dip_channels=args.dip_channels, device=device, on_row=report)
+    wall = round(time.perf_counter() - started, 1)
+    info = plots.provenance(
+        "table architectures", command="dipspec table architectures", factor=args.factor,
+        sigma="25/255", seeds=list(range(args.seeds)), iterations=iterations,
+        dip_channels=args.dip_channels, learning_rates=chakrabarty.LEARNING_RATES,
+        images={k: list(v.shape[-2:]) for k, v in images.items()},
+        psnr="best over the trajectory (oracle), logged every iteration",
+        device=chakrabarty.machine() if device.type == "cpu" else str(device),
+        torch=torch.__version__, wall_time_s=wall)
+    paths = chakrabarty.write_table(rows, args.out, info)
+    print(f"{len(rows)} fits in {wall:.0f} s; table in {paths['md'].resolve()}")
+    return paths["md"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dipspec`` command; returns the exit code."""
     parser = _parser()
@@ -179,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             _run(args)
+        elif args.command == "table":
+            _table(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"dipspec: error: {err}", file=sys.stderr)
         return 2

@@ -19,7 +19,13 @@ import numpy as np
 __all__ = [
     "BAND_COLOURS",
     "STOP_COLOUR",
+    "RUN_COLOURS",
+    "figure_applications",
+    "figure_bands",
     "figure_dir",
+    "figure_quickstart",
+    "figure_restorations",
+    "figure_stop",
     "plot_fbc",
     "plot_psnr",
     "plot_ratio",
@@ -32,6 +38,12 @@ __all__ = [
 BAND_COLOURS = ("#3b1f0b", "#6b3a17", "#9c5b2a", "#c98e5a", "#ebc59b")
 STOP_COLOUR = "#2ca02c"
 PSNR_COLOUR = "#1f4e9c"
+RATIO_COLOUR = "#4b4bd6"
+#: Colours of several runs in one PSNR panel (the paper's brown → red → salmon, then grey for a
+#: reference such as plain DIP, then blue).
+RUN_COLOURS = ("#8c4a17", "#d9472b", "#f0a07a", "#6b6b6b", "#1f4e9c")
+#: Methods of ``applications.png``: ours red, plain DIP dark brown, then other baselines.
+METHOD_COLOURS = ("#d9472b", "#3b1f0b", "#9c5b2a", "#f0a07a")
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -170,7 +182,128 @@ def save_figure(fig, name: str, provenance: Mapping, folder=None) -> Path:
     png = target / f"{name}.png"
     with tempfile.NamedTemporaryFile(dir=target, suffix=".png", delete=False) as tmp:
         fig.savefig(tmp.name, dpi=110, bbox_inches="tight")
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile creates 0600; figures are for everyone
     os.replace(tmp.name, png)
     meta = target / f"{name}.json"
     meta.write_text(json.dumps(dict(provenance), indent=1, default=str) + "\n")
     return png
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's figures, composed from the panels above
+# --------------------------------------------------------------------------------------------
+
+
+def _panels(count: int, width: float = 3.2, height: float = 2.6):
+    plt = _plt()
+    fig, axes = plt.subplots(1, count, figsize=(width * count, height), squeeze=False)
+    fig.set_layout_engine("constrained")
+    return fig, list(axes[0])
+
+
+def figure_bands(results: Mapping, smooth: int = 1, mark_peak: bool = False,
+                 title: str = "FBC ({label})"):
+    """PSNR of every run in one panel, then the five FBC bands of each run in its own panel.
+
+    The layout of ``fbc_noise.png``, ``lipschitz_control.png`` and ``gaussian_control.png``:
+    with ``mark_peak`` a green line marks each run's PSNR peak (of the curve smoothed over
+    ``smooth`` logged iterations) in its FBC panel.
+    """
+    fig, axes = _panels(1 + len(results))
+    plot_psnr(results, ax=axes[0], colours=RUN_COLOURS[: len(results)])
+    axes[0].set_title("PSNR")
+    for ax, (label, result) in zip(axes[1:], results.items()):
+        mark = result.peak("psnr", smooth)[0] if mark_peak else None
+        plot_fbc(result, ax=ax, mark=mark, title=title.format(label=label))
+        if mark_peak:
+            _mark(axes[0], mark)
+    for ax in axes[2:]:
+        ax.get_legend().remove()
+    return fig
+
+
+def figure_stop(results: Mapping, stops: Mapping | None = None):
+    """Per run, PSNR (left axis) and the blur/sharpness ratio (right axis), the stop in green.
+
+    The layout of ``automatic_stop.png``. ``stops`` overrides each run's ``stop_iteration``.
+    """
+    fig, axes = _panels(len(results))
+    for ax, (label, result) in zip(axes, results.items()):
+        curve = result.curve("psnr")
+        ax.plot(curve.index, curve.values, color="#d9472b", linewidth=1.0, label="PSNR")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(label)
+        twin = ax.twinx()
+        twin.grid(False)
+        history = result.history.dropna(subset=["ratio"])
+        twin.plot(history["iteration"], history["ratio"], color=RATIO_COLOUR, linewidth=1.0,
+                  label="ratio")
+        twin.set_ylabel("blur / sharpness")
+        stop = result.stop_iteration if stops is None else stops.get(label)
+        _mark(ax, stop, label="auto stop")
+        lines = ax.get_lines() + twin.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=7)
+    return fig
+
+
+def _psnr_title(name: str, image, clean) -> str:
+    if clean is None or image.shape != clean.shape:
+        return name
+    from .metrics import psnr
+
+    return f"{name} ({float(psnr(image.cpu(), clean.cpu())[0]):.2f} dB)"
+
+
+def figure_restorations(results: Mapping, degraded: Mapping | None = None, size: float = 2.0):
+    """One row per task: degraded / restored / clean, each titled with its PSNR.
+
+    ``degraded`` gives each task's observation at the clean size (for super-resolution, an
+    upsampled view); by default the task's observation. A task without a clean image (detail
+    enhancement) shows the input, the enhanced image and the input again as the reference.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(len(results), 3, figsize=(3 * size, size * len(results)),
+                             squeeze=False)
+    fig.set_layout_engine("constrained")
+    for row, (label, result) in zip(axes, results.items()):
+        task = result.task
+        clean = task.clean
+        observed = (degraded or {}).get(label, task.observation)
+        reference = None if task.name == "enhance" else clean
+        images = {
+            _psnr_title(f"{label}: input", observed, reference): observed,
+            _psnr_title("restored" if reference is not None else "enhanced", result.output,
+                        reference): result.output,
+            "clean" if reference is not None else "original": clean,
+        }
+        show_images(images, axes=row)
+    return fig
+
+
+def figure_applications(runs: Mapping, smooth: int = 1):
+    """Denoising over iterations, one panel per image: each method's PSNR, the stop of the
+    first (controlled) method in green. ``runs`` maps image → {method: FitResult}."""
+    fig, axes = _panels(len(runs))
+    for ax, (image, methods) in zip(axes, runs.items()):
+        plot_psnr(methods, ax=ax, colours=METHOD_COLOURS[: len(methods)])
+        first = next(iter(methods.values()))
+        _mark(ax, first.stop_iteration, label="auto stop")
+        ax.set_title(image)
+        ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def figure_quickstart(result, smooth: int = 1):
+    """Degraded / restored / clean (with PSNR), the PSNR curve and the FBC bands of one fit."""
+    fig, axes = _panels(5, width=2.6, height=2.5)
+    task = result.task
+    show_images({_psnr_title("degraded", task.observation, task.clean): task.observation,
+                 _psnr_title("restored", result.output, task.clean): result.output,
+                 "clean": task.clean}, axes=axes[:3])
+    plot_psnr({"PSNR": result}, ax=axes[3], colours=[RUN_COLOURS[1]])
+    peak_iteration = result.peak("psnr", smooth)[0]
+    _mark(axes[3], peak_iteration, style="--")
+    axes[3].set_title("PSNR")
+    plot_fbc(result, ax=axes[4], mark=peak_iteration, title="FBC")
+    return fig
