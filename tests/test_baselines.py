@@ -78,7 +78,7 @@ def test_relunet_sparse_backward_equals_dense():
     target = torch.rand(1, 3, 12, 12)
     pixels = torch.randint(144, (20,))
     out_dense = ref.body(grid.permute(0, 2, 3, 1).reshape(-1, 2)).reshape(1, 12, 12, 3)
-    for model, out in ((net, net(grid)), (ref, out_dense.permute(0, 3, 1, 2))):
+    for out in (net(grid), out_dense.permute(0, 3, 1, 2)):
         loss = (out.flatten(2)[..., pixels] - target.flatten(2)[..., pixels]).square().mean()
         loss.backward()
     for a, b in zip(net.parameters(), ref.parameters()):

@@ -1,7 +1,6 @@
 """Chakrabarty & Maji experiment helpers (SPEC §9) and ``dipspec table architectures``."""
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -30,7 +29,6 @@ def test_meetings_ignores_wiggles_and_counts_a_monotone_fit_once():
     assert cm.meetings(_series([1.0, 0.5, 0.25, 0.12, 0.06]), smooth=1) == [40]
     assert cm.meetings(_series([1.0, 0.5, 0.6, 0.45, 0.5, 0.4]), smooth=1) == [50]
     assert cm.meetings(_series([1.0, 1.1, 1.2]), smooth=1) == []
-    assert math.isnan(cm.divergence_after_first_meeting(_series([1.0, 1.1]), smooth=1))
 
 
 def test_trajectory_pair_distance_shrinks_as_both_fit_the_image():
@@ -151,7 +149,7 @@ def test_table_command_on_one_image(paper_data, tmp_path, capsys):
     info = json.loads((tmp_path / "architectures.json").read_text())
     assert info["images"] == {"image_House256rgb": [64, 64]} and info["seeds"] == [0]
     assert "wall_time_s" in info and "commit" in info and "device" in info
-    assert "House256rgb" in (tmp_path / "architectures.md").read_text()
+    assert "| House |" in (tmp_path / "architectures.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -162,3 +160,65 @@ def test_table_command_on_one_image(paper_data, tmp_path, capsys):
 def test_table_command_errors(args, message, tmp_path, capsys):
     assert main(["table", "architectures", "--out", str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_divergence_and_increases():
+    hump = pd.Series([1.0, 0.2, 0.1, 0.3, 0.4, 0.01], index=range(0, 60, 10))
+    assert cm.divergence_after_first_meeting(hump, smooth=1) == pytest.approx(4.0)
+    spiky = pd.Series([1.0, 0.8, 0.5, 0.9, 0.25, 0.12, 0.06])  # one Adam spike, else shrinking
+    assert cm.divergence_after_first_meeting(spiky, smooth=3) == pytest.approx(1.0)
+    table = cm.divergences(pd.DataFrame({0.2: [1.0, 0.5, 0.2, 0.1], 1.0: [1.0, 0.2, 0.1, 0.4]}),
+                           smooth=1)
+    assert table.tolist() == [1.0, 4.0] and cm.increases(table, margin=0.2)
+    assert not cm.increases(pd.Series([1.0, 1.5, 1.2]))
+
+
+def test_pattern_fitted_and_meeting_images():
+    target = torch.rand(1, 1, 16, 16)
+    assert cm.pattern_fitted(target, target) == pytest.approx(1.0)
+    assert cm.pattern_fitted(0.5 * target + 0.5 * target.mean(), target) == pytest.approx(0.5)
+    distance, fits = cm.trajectory_pair(Denoise(observation=target), iterations=20, every=5,
+                                        channels=4, scales=2)
+    images = cm.meeting_images(fits, distance, [5], target=fits[0].task.observation)
+    assert list(images)[0] == "observation" and len(images) == 7
+
+
+def test_crop_and_fitting_order():
+    image = torch.rand(1, 1, 20, 20)
+    assert torch.equal(cm.crop(image, 2, 3, 5), image[..., 2:7, 3:8])
+    with pytest.raises(ValueError, match="crop"):
+        cm.crop(image, 18, 0, 5)
+    clean = torch.rand(1, 1, 16, 16) * 0.5 + 0.25
+    noises = {"white": cm.white_noise(clean.shape, 0.05),
+              "low-frequency": cm.low_frequency_noise(clean.shape, 0.05, 3.0)}
+    fits, curves = cm.noise_fits(clean, noises, iterations=6, every=2, channels=4, scales=2,
+                                 metrics_every=2)
+    order = cm.fitting_order(fits, curves)
+    assert list(order.index) == ["white", "low-frequency"]
+    assert {"noise_half", "texture_half", "noise_at_peak"} <= set(order.columns)
+    assert list(curves["white"].index) == [0, 2, 4]
+
+
+def test_setup_picks_the_preset_settings():
+    quick = cm.setup("quick", {"size": 32}, {"size": 256})
+    assert quick["size"] == 32 and quick["scale"] == "quick" and quick["device"]
+    assert cm.setup("paper", {"size": 32}, {"size": 256})["size"] == 256
+
+
+def test_smoothness_helpers():
+    fits = cm.stride_fits(Denoise(observation=torch.rand(1, 1, 32, 32)), strides=(4, 32),
+                          depth=5, channels=4, iterations=4, every=2)
+    table = cm.smoothness_table(fits, fits[4].task.observation, [0, 2])
+    assert list(table.columns) == [4, 32] and list(table.index) == [0, 2, "target"]
+    assert isinstance(cm.smoother(table, 32, 4), bool)
+
+
+def test_read_table_from_results_stem(tmp_path, monkeypatch):
+    cm.write_table(_fake_rows(), tmp_path, {"device": "cpu"})
+    monkeypatch.setattr(cm, "results_path",
+                        lambda stem, suffix=".csv": tmp_path / f"{stem}{suffix}")
+    rows = cm.read_table("architectures")
+    assert cm.best_is(rows, "ReLUNet") and cm.gain_over_noisy(rows, "DIP") == pytest.approx(6.0)
+    assert cm.table_provenance("architectures") == {"device": "cpu"}
+    with pytest.raises(FileNotFoundError, match="dipspec table architectures"):
+        cm.read_table(tmp_path / "missing.csv")
