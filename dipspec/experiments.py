@@ -198,7 +198,8 @@ def configure(figure: str, preset: str | Preset = "auto", *, images: Sequence[st
               image_size: int | None = None, channels: int | None = None,
               iterations: int | None = None, lambdas: Sequence[float] | None = None,
               sigmas: Sequence[float] | None = None, metrics_every: int | None = None,
-              seed: int = 0, device: str | torch.device = "auto") -> Setup:
+              task_iterations: int | None = None, seed: int = 0,
+              device: str | torch.device = "auto") -> Setup:
     """Resolve a notebook's parameters into a :class:`Setup`; ``None`` means "preset default".
 
     Parameters
@@ -209,6 +210,8 @@ def configure(figure: str, preset: str | Preset = "auto", *, images: Sequence[st
         ``"auto"`` is ``paper`` on a GPU and ``quick`` on a CPU.
     images, image_size, channels, iterations, lambdas, sigmas, metrics_every
         Overrides of the preset's (and the figure's) defaults.
+    task_iterations : int, optional
+        Iteration cap of each application's restoration (``"applications"`` only).
     seed : int
     device : {"auto", "cpu", "cuda", ...}
 
@@ -230,6 +233,8 @@ def configure(figure: str, preset: str | Preset = "auto", *, images: Sequence[st
     if metrics_every is None:
         metrics_every = 5 if scale.name != "paper" else 10
     extra = {key: value for key, value in defaults.items() if key not in ("images", "iterations")}
+    if task_iterations is not None:
+        extra["task_iterations"] = int(task_iterations)
     return Setup(
         figure=figure, preset=scale, images=tuple(images or defaults["images"]),
         iterations=iterations,
@@ -365,12 +370,38 @@ def fit_model(task: tasks.Task, model: nn.Module, setup: Setup, *, iterations: i
               input_kind: str = "fourier", auto_stop: bool = False, progress: bool = True,
               callbacks: Iterable[Callable[[dict], bool | None]] = (),
               metrics_every: int | None = None) -> FitResult:
-    """:func:`dipspec.fit` with the setup's iterations, seed, device and metric cadence."""
+    """:func:`dipspec.fit` with the setup's iterations, seed, device and metric cadence.
+
+    On a CPU the progress bar is this module's, refreshed at most once a second: the fit's own
+    bar refreshes ten times a second, and a minute-long cell then sends thousands of widget
+    messages, which overflow the queue of a client that reads them only when the cell ends
+    (nbval), losing the cell's end. On a GPU the fit's own bar is kept (a callback would make
+    every iteration wait for the device).
+    """
     every = setup.metrics_every if metrics_every is None else metrics_every
-    return fit(task, model=model, iterations=iterations or setup.iterations, seed=setup.seed,
-               device=setup.device, preset=setup.preset, input_kind=input_kind,
-               metrics_every=every, auto_stop=auto_stop, callbacks=callbacks,
-               progress=progress)
+    iterations = iterations or setup.iterations
+    callbacks = list(callbacks)
+    own_bar = progress and setup.device.type == "cpu"
+    bar = _slow_bar(iterations) if own_bar else None
+    if bar is not None:
+        def advance(info: dict) -> None:  # returns None: a True would end the fit
+            bar.update(info["iteration"] + 1 - bar.n)
+
+        callbacks.append(advance)
+    try:
+        return fit(task, model=model, iterations=iterations, seed=setup.seed,
+                   device=setup.device, preset=setup.preset, input_kind=input_kind,
+                   metrics_every=every, auto_stop=auto_stop, callbacks=callbacks,
+                   progress=progress and not own_bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _slow_bar(total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="fit", leave=False, mininterval=1.0)
 
 
 def sweep_lambda(task: tasks.Task, setup: Setup, lambdas: Sequence[float] | None = None,

@@ -239,6 +239,11 @@ def figure_stop(results: Mapping, stops: Mapping | None = None):
         history = result.history.dropna(subset=["ratio"])
         twin.plot(history["iteration"], history["ratio"], color=RATIO_COLOUR, linewidth=1.0,
                   label="ratio")
+        # The first outputs are nearly flat (sharpness ≈ 0, ratio in the thousands): scale the
+        # axis to the ratio after the first 2 % of the run, as the paper's figure does.
+        settled = history["ratio"][history["iteration"] >= 0.02 * history["iteration"].max()]
+        if settled.notna().any():
+            twin.set_ylim(0, 1.1 * float(settled.max()))
         twin.set_ylabel("blur / sharpness")
         stop = result.stop_iteration if stops is None else stops.get(label)
         _mark(ax, stop, label="auto stop")

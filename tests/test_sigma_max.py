@@ -2,10 +2,10 @@
 
 What this proves: with ``sigma_method="warm"``, the σ_max that every controlled layer divides by
 is within 1e-4 (relative) of ``torch.linalg.matrix_norm(ord=2)`` of the same kernel, computed
-in float64, at every one of the 12 layers at every step of a 2000-step DIP fit (Adam, lr 1e-3,
-λ active). The kernels are float32 and 48 × 432, so the top of the spectrum is crowded (the
-top two singular values come within a few percent of each other), which is the hard case for
-power iterations. The negative controls show that the check is sharp enough to catch a
+in float64, at each of the 6 controlled layers at every step of a 2000-step DIP fit (a
+48-channel decoder; Adam, lr 1e-3, λ active). The kernels are float32 and 48 × 432 (48 × 288
+for the first), so the top of the spectrum is crowded (the top two singular values come within
+a few percent of each other), which is the hard case for power iterations. The negative controls show that the check is sharp enough to catch a
 method that is not exact (too few squarings, or cold power iteration).
 """
 
@@ -30,24 +30,36 @@ def _exact(weight: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(weight.detach().double().flatten(1), ord=2)
 
 
-def test_warm_sigma_is_exact_at_every_step_of_a_2000_step_fit():
+@pytest.fixture
+def one_thread():
+    """Small kernels run faster on one thread, and the test suite shares its cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_warm_sigma_is_exact_at_every_step_of_a_2000_step_fit(one_thread):
     clean = dipspec.data.load_image("astronaut", size=16, gray=True)
     model = set_sigma_method(Decoder(out_channels=1, channels=48, stages=2, lipschitz_lambda=0.5,
                                      seed=0), "warm")
     layers = controlled_layers(model)
-    errors: list[float] = []
+    errors: list[torch.Tensor] = []
 
-    def check(layer, _inputs):
-        sigma = layer._sigma_cache  # what this forward pass is about to divide by
-        exact = _exact(layer.weight)
-        errors.append(float((sigma.double() - exact).abs() / exact))
+    def check(_body, _inputs):
+        # the model has just run its σ solve: these are the values this pass divides by
+        sigma = torch.stack([layer._sigma_cache for layer in layers]).double()
+        first = _exact(layers[0].weight)[None]
+        rest = torch.stack([layer.weight.detach().flatten(1) for layer in layers[1:]]).double()
+        exact = torch.cat([first, torch.linalg.matrix_norm(rest, ord=2)])
+        errors.append((sigma - exact).abs() / exact)
 
-    for layer in layers:
-        layer.register_forward_pre_hook(check)
+    model.body.register_forward_pre_hook(check)
     result = dipspec.fit(Denoise(clean=clean, seed=0), model=model, iterations=2000,
                          metrics_every=0, log_every=0, device="cpu", progress=False)
-    assert len(errors) == 2000 * len(layers) == 24000
-    assert max(errors) < BOUND, f"worst relative error {max(errors):.2e}"
+    errors = torch.stack(errors)
+    assert errors.shape == (2000, 6)  # every step, every controlled layer
+    assert float(errors.max()) < BOUND, f"worst relative error {float(errors.max()):.2e}"
     # the control was active: the raw kernels grew past λ and were divided down
     assert all(_exact(layer.weight) > 0.5 for layer in layers)
     assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]
@@ -57,7 +69,7 @@ def _track(squarings: int, steps: int, lr: float = 1e-3) -> float:
     """Worst relative error of sigma_max_warm along a short fit of one decoder's kernels."""
     gen = torch.Generator().manual_seed(0)
     model = Decoder(out_channels=1, channels=48, stages=2, lipschitz_lambda=0.5, seed=0)
-    layers = controlled_layers(model)[1:]  # the eleven 48 × 432 kernels, as one group
+    layers = controlled_layers(model)[1:]  # the five 48 × 432 kernels, as one group
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     z = torch.rand(1, 32, 4, 4, generator=gen)
     target = torch.rand(1, 1, 16, 16, generator=gen)
@@ -73,7 +85,7 @@ def _track(squarings: int, steps: int, lr: float = 1e-3) -> float:
     return worst
 
 
-def test_negative_control_too_few_squarings_fail_the_bound():
+def test_negative_control_too_few_squarings_fail_the_bound(one_thread):
     # the early steps move the kernels most; 2**4 power steps per step do not keep up
     assert _track(squarings=4, steps=30) > BOUND
     assert _track(squarings=14, steps=30) < BOUND

@@ -35,7 +35,8 @@ def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         checked = cell.source.lstrip().startswith(CHECK_MARK)
         cell.outputs = [out for out in cell.outputs
                         if checked and out.output_type == "stream" and out.name == "stdout"]
-        cell.execution_count = None
+        # nbval compares a checked cell only if it ran ("unrun reference cell has outputs")
+        cell.execution_count = (cell.execution_count or 1) if checked and cell.outputs else None
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in KEEP_NOTEBOOK_METADATA}
     return nb
 
