@@ -319,12 +319,12 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     --------
     >>> from dipspec.models import Decoder
     >>> from dipspec.tasks import Denoise
-    >>> task = Denoise(clean=torch.rand(1, 1, 16, 16))
+    >>> task = Denoise(clean=torch.rand(1, 1, 40, 40))
     >>> nets = [Decoder(out_channels=1, channels=8, stages=2, lipschitz_lambda=lam)
     ...         for lam in (None, 1.0, 2.0)]
     >>> results = fit_many(task, nets, iterations=3, device="cpu", progress=False)
     >>> len(results), results[1].output.shape
-    (3, torch.Size([1, 1, 16, 16]))
+    (3, torch.Size([1, 1, 40, 40]))
     """
     k = _count(tasks, models, seeds)
     task_list = [_as_task(t) for t in _as_list(tasks, k, "tasks")]

@@ -53,6 +53,7 @@ __all__ = [
     "RandomConvNet",
     "StrideDecoder",
     "architecture_table",
+    "beats",
     "best_is",
     "build_architecture",
     "crop",
@@ -982,6 +983,18 @@ def best_is(rows: pd.DataFrame, architecture: str) -> bool:
     """Whether ``architecture`` has the highest mean PSNR over all images and seeds."""
     means = rows.groupby("architecture")["psnr"].mean()
     return bool(means.idxmax() == architecture)
+
+
+def beats(rows: pd.DataFrame, architecture: str, others: Sequence[str],
+          per_image: bool = True) -> bool:
+    """Whether ``architecture``'s mean PSNR beats each of ``others`` (on every image, or on
+    the mean over images)."""
+    keys = ["image", "architecture"] if per_image else ["architecture"]
+    means = rows.groupby(keys)["psnr"].mean()
+    if not per_image:
+        return bool(all(means[architecture] > means[o] for o in others))
+    table = means.unstack()
+    return bool(all((table[architecture] > table[o]).all() for o in others))
 
 
 def gain_over_noisy(rows: pd.DataFrame, architecture: str) -> float:

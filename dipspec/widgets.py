@@ -124,19 +124,21 @@ def _fit_with_progress(explorer: Explorer, task: Task, model, setup: experiments
         explorer.done()
 
 
-def _sweep_figure(explorer: Explorer, current, label: str, smooth: int, title: str):
+def _sweep_figure(explorer: Explorer, current, label_of: Callable[[object], str], smooth: int):
     """PSNR of every cached fit (the current one highlighted) beside the current FBC bands."""
     result = explorer.results.get(current)
     if result is None:
         return None, "move a control to fit"
+    label = label_of(current)
     fig, (left, right) = plots._panels(2, width=3.6, height=2.6)
-    others = {f"{key}": r for key, r in explorer.results.items() if key != current}
+    others = {label_of(key): r for key, r in explorer.results.items() if key != current}
     if others:
         plots.plot_psnr(others, ax=left, colours=["#c8c8c8"] * len(others))
     plots.plot_psnr({label: result}, ax=left, colours=[plots.RUN_COLOURS[1]])
-    left.set_title("PSNR (grey: earlier settings)")
+    left.set_title("PSNR (grey: the other settings fitted)")
+    left.legend(fontsize=6)
     peak_it, peak_db = experiments.peak(result, smooth)
-    plots.plot_fbc(result, ax=right, mark=peak_it, title=title)
+    plots.plot_fbc(result, ax=right, mark=peak_it, title=f"FBC ({label})")
     final = experiments.summary({label: result}, smooth).iloc[0]["final PSNR"]
     text = (f"<b>{label}</b>: peak {peak_db:.2f} dB at iteration {peak_it}, "
             f"final {final:.2f} dB ({peak_db - final:.2f} dB below the peak)")
@@ -179,10 +181,11 @@ def lambda_explorer(task: Task, setup: experiments.Setup,
                                            lipschitz_lambda=lam or None)
             explorer.results[lam] = _fit_with_progress(explorer, task, model, setup, iterations)
 
+    def label_of(lam: float) -> str:
+        return f"λ = {lam:g}" if lam else "plain DIP"
+
     def draw(explorer: Explorer):
-        lam = round(float(slider.value), 2)
-        label = f"λ = {lam:g}" if lam else "plain DIP"
-        return _sweep_figure(explorer, lam, label, setup.smooth, f"FBC ({label})")
+        return _sweep_figure(explorer, round(float(slider.value), 2), label_of, setup.smooth)
 
     return Explorer({"lipschitz_lambda": slider}, draw, refit=refit, results=cached)
 
@@ -226,10 +229,11 @@ def upsampling_explorer(task: Task, setup: experiments.Setup,
             explorer.results[chosen] = _fit_with_progress(explorer, task, model, setup,
                                                           iterations)
 
+    def label_of(chosen: tuple[str, float]) -> str:
+        return f"{chosen[0]}, σ = {chosen[1]:g}" if chosen[0] == "gaussian" else chosen[0]
+
     def draw(explorer: Explorer):
-        chosen = key()
-        label = f"{chosen[0]}, σ = {chosen[1]:g}" if chosen[0] == "gaussian" else chosen[0]
-        return _sweep_figure(explorer, chosen, label, setup.smooth, f"FBC ({label})")
+        return _sweep_figure(explorer, key(), label_of, setup.smooth)
 
     return Explorer({"upsample_mode": mode, "gaussian_sigma": sigma}, draw, refit=refit,
                     results=cached)
