@@ -1198,11 +1198,14 @@ def figure_table(rows: pd.DataFrame):
     std = rows.groupby(["image", "architecture"])["psnr"].std(ddof=0).unstack()[order]
     images = sorted(mean.index, key=str.lower)
     mean, std = mean.loc[images], std.loc[images]
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(mean)), 3.2))
-    mean.plot.bar(yerr=std, ax=ax, width=0.8, capsize=2)
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(mean)), 3.4))
+    mean.plot.bar(yerr=std, ax=ax, width=0.8, capsize=2, rot=0)
     ax.axhline(float(rows["noisy_psnr"].mean()), color="grey", linestyle=":",
                label="noisy input")
-    ax.set(ylabel="best PSNR (dB)", xlabel="")
-    ax.legend(fontsize=7, ncol=2)
+    its = rows.groupby("architecture")["iterations"].max()
+    ax.set(ylabel="best PSNR (dB)", xlabel="",
+           ylim=(max(0.0, float(mean.min().min()) - 3), float(mean.max().max()) + 1),
+           title="iterations: " + ", ".join(f"{a} {its[a]}" for a in order))
+    ax.legend(fontsize=7, ncol=len(order) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
     return fig
