@@ -408,7 +408,7 @@ def bench_steps(size: int, channels: int, device: torch.device, args) -> dict:
 
     sigma = interleaved({"sigma_exact": sigma_exact, "sigma_warm": sigma_warm,
                          "sigma_naive": sigma_naive}, device, rounds=args.repeats,
-                        warmup=args.warmup, inner=3)
+                        warmup=args.warmup, inner=3 if channels < 128 else 1)
     for layer in layers + warm_layers:
         layer._sigma_cache = None
     for name, entry in sigma.items():
@@ -663,6 +663,8 @@ def main(argv: list[str] | None = None) -> None:
         if wanted_flags and device.type == "cuda":
             entry["gpu_flags"] = bench_gpu_flags(size, device, args)
         results["sizes"][size] = entry
+        if args.out:  # keep what is done if a long run is stopped
+            args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
     for size in batched_sizes:
         print(f"[{time.perf_counter() - started:6.0f}s] fit_many at {size}x{size}",
               file=sys.stderr, flush=True)

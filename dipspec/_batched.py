@@ -88,7 +88,8 @@ class _GroupedNet:
             vectors = [mods[name.rsplit(".", 1)[0]]._sigma_vector for name in names
                        for mods in modules]
             complete = key[1] == "warm" and all(v is not None for v in vectors)
-            self.vectors[key] = torch.stack(vectors) if complete else None
+            like = self.params[names[0]]
+            self.vectors[key] = torch.stack([v.to(like) for v in vectors]) if complete else None
 
     def _matrices(self, name: str) -> Tensor:
         """The stacked kernels of a controlled layer as ``(K, out, in·k·k)`` matrices."""

@@ -89,8 +89,10 @@ class LinearDIP(nn.Module):
     -----
     No batch norm and no upsampling; LeakyReLU(0.2) between layers and a sigmoid on the
     output (SPEC §2). The first and last layers hold ``C·H·W·width`` weights each: at 128×128
-    colour, Linear-2048 has about 2·10⁸ parameters (0.8 GB in float32, four times that with
-    Adam's state and the gradient).
+    colour, Linear-2048 has 2.8·10⁸ parameters (1.1 GB in float32, four times that with Adam's
+    state and the gradient; about 5 s per Adam step on one CPU core). Train it with Adam at
+    1e-4: at 1e-3 its sigmoid saturates within ten steps and stays there (House ÷4: PSNR
+    13.5 → 7.3 dB); Linear-128 trains at 1e-3.
 
     Examples
     --------
