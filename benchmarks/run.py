@@ -33,7 +33,7 @@ Configurations (per image size; the decoder has 128 channels, 32 at the quick pr
    PSNR of a short fit against float32 on the same seed (must stay within 0.05 dB).
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` above what was allocated before the
-configuration ran; on a CPU the peak RSS (``ru_maxrss``) of a separate process that runs only
+configuration ran; on a CPU the peak RSS (``VmHWM``) of a separate process that runs only
 that configuration for a few steps (the first row, ``baseline``, is a process that only loads
 the image and the libraries).
 """
@@ -355,8 +355,18 @@ def probe(config: str, size: int, channels: int) -> None:
         x = torch.rand(1, UPSAMPLE_CHANNELS, size // 2, size // 2, requires_grad=True)
         for _ in range(3):
             up(x).sum().backward()
-    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"maxrss_bytes": maxrss_kb * 1024}))
+    print(json.dumps({"maxrss_bytes": peak_rss_bytes()}))
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS. Linux: ``VmHWM``, which (unlike ``ru_maxrss``) does not carry
+    over the parent's resident size through fork + exec."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 # --------------------------------------------------------------------------------------------

@@ -264,8 +264,9 @@ def figure_restorations(results: Mapping, degraded: Mapping | None = None, size:
     """One row per task: degraded / restored / clean, each titled with its PSNR.
 
     ``degraded`` gives each task's observation at the clean size (for super-resolution, an
-    upsampled view); by default the task's observation. A task without a clean image (detail
-    enhancement) shows the input, the enhanced image and the input again as the reference.
+    upsampled view); by default the task's observation. Detail enhancement, which has no clean
+    target, shows the input, the enhanced image and the detail layer it added (×4 for
+    visibility).
     """
     plt = _plt()
     fig, axes = plt.subplots(len(results), 3, figsize=(3 * size, size * len(results)),
@@ -273,15 +274,16 @@ def figure_restorations(results: Mapping, degraded: Mapping | None = None, size:
     fig.set_layout_engine("constrained")
     for row, (label, result) in zip(axes, results.items()):
         task = result.task
-        clean = task.clean
-        observed = (degraded or {}).get(label, task.observation)
+        clean = None if task.clean is None else task.clean.cpu()
+        observed = (degraded or {}).get(label, task.observation).cpu()
         reference = None if task.name == "enhance" else clean
-        images = {
-            _psnr_title(f"{label}: input", observed, reference): observed,
-            _psnr_title("restored" if reference is not None else "enhanced", result.output,
-                        reference): result.output,
-            "clean" if reference is not None else "original": clean,
-        }
+        if reference is None:  # detail enhancement: the layer added on top of the input
+            images = {f"{label}: input": observed, "enhanced": result.output,
+                      "added detail (×4)": ((result.output - observed) * 4).clamp(0, 1)}
+        else:
+            images = {_psnr_title(f"{label}: input", observed, reference): observed,
+                      _psnr_title("restored", result.output, reference): result.output,
+                      "clean": clean}
         show_images(images, axes=row)
     return fig
 

@@ -171,6 +171,17 @@ def test_sweep_lambda_fits_plain_then_each_lambda():
     assert results["λ = 0.5"].history["fbc_1"].notna().any()
 
 
+def test_fit_together_batches_each_size_apart():
+    setup = tiny_setup(iterations=5)
+    small = tasks.Denoise(clean=data.load_image("camera", size=40))
+    large = tasks.Denoise(clean=data.load_image("camera", size=48))
+    models = [experiments.make_model("decoder", setup, 1, lipschitz_lambda=lam)
+              for lam in (None, 1.0, 2.0)]
+    results = experiments.fit_together([small, large, small], models, setup, progress=False)
+    assert [r.output.shape[-1] for r in results] == [40, 48, 40]
+    assert [r.model.lipschitz_lambda for r in results] == [None, 1.0, 2.0]
+
+
 def test_sweep_sigma_uses_gaussian_upsampling():
     setup = tiny_setup(iterations=6)
     results = experiments.sweep_sigma(tiny_task(), setup, sigmas=(0.0, 1.0), progress=False)
@@ -222,6 +233,13 @@ def test_peak_is_judged_on_the_smoothed_curve():
     result = synthetic(psnr)
     assert experiments.peak(result, 1)[0] == 50
     assert 120 <= experiments.peak(result, 15)[0] < 140
+
+
+def test_rise_iteration_ignores_a_late_creep():
+    t = np.arange(1000, dtype=float)
+    creeping = synthetic(25 - 10 * np.exp(-t / 100) + 0.0005 * t)  # peak at the very end
+    assert experiments.peak(creeping, 10)[0] > 900
+    assert 150 < experiments.rise_iteration(creeping, 10) < 300
 
 
 def test_bands_at_reads_the_nearest_measured_iteration():

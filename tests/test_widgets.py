@@ -102,3 +102,33 @@ def test_stopping_explorer_reapplies_the_rule_without_refitting():
     assert explorer.status.value != before_text and png(explorer) != before_png
     explorer.controls["stop_eps"].value = 0.0001
     assert "0.0001" in explorer.status.value
+
+
+# --------------------------------------------------------------------------------------------
+# the notebooks' composed figures (dipspec.plots.figure_*)
+# --------------------------------------------------------------------------------------------
+
+
+def test_composed_figures_render_and_save(tmp_path, setup, task):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from dipspec import plots
+
+    runs = experiments.sweep_lambda(task, setup, lambdas=(1.0,), progress=False)
+    fig = plots.figure_bands(runs, smooth=3, mark_peak=True)
+    assert len(fig.axes) == 1 + len(runs)
+    stop = flat_ratio_fit()
+    assert len(plots.figure_stop({"flat": stop}, stops={"flat": 201}).axes) == 2  # + twin
+    assert len(plots.figure_quickstart(runs["λ = 1"], smooth=3).axes) == 5
+    enhance = experiments.restore_all(
+        {"detail": tasks.Enhance(clean=data.load_image("camera", size=40))},
+        experiments.Setup(**{**setup.__dict__, "extra": {"task_iterations": 3}}), progress=False)
+    assert len(plots.figure_restorations({**runs, **enhance}).axes) == 3 * (len(runs) + 1)
+    fig = plots.figure_applications({"camera": {"ours": runs["λ = 1"], "plain": runs["plain DIP"]}})
+    png = plots.save_figure(fig, "applications", setup.provenance(runs), folder=tmp_path)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    meta = json.loads((tmp_path / "applications.json").read_text())
+    assert meta["preset"] == "quick" and meta["image_size"] == [40, 40]
