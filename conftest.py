@@ -15,3 +15,5 @@ if _MIRROR.is_dir():
     os.environ.setdefault("DIPSPEC_DATA_MIRROR", str(_MIRROR))
 os.environ.setdefault("DIPSPEC_FIGURE_DIR", tempfile.mkdtemp(prefix="dipspec-figures-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# No progress bars under pytest: headless kernels then send no widget traffic.
+os.environ.setdefault("DIPSPEC_PROGRESS", "0")

@@ -604,8 +604,9 @@ def targets(results: dict) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--sizes", type=int, nargs="+", default=None,
-                        help="image sizes (default: 64 128 256; 64 with --quick)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None,
+                        help="image sizes (default: 64 128 256; 64 with --quick; none: only "
+                             "the batched fits)")
     parser.add_argument("--channels", type=int, default=None,
                         help="decoder width (default: 32 at 64², the quick preset; else 128)")
     parser.add_argument("--repeats", type=int, default=None,
@@ -637,7 +638,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
-    sizes = args.sizes or ([64] if args.quick else [64, 128, 256])
+    sizes = args.sizes if args.sizes is not None else ([64] if args.quick else [64, 128, 256])
     args.repeats = args.repeats or (3 if args.quick else 9)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.batched_repeats = args.batched_repeats or (1 if args.quick else 3)
@@ -659,7 +660,7 @@ def main(argv: list[str] | None = None) -> None:
         "python": platform.python_version(), "command": " ".join(sys.argv),
         "sizes": {}, "batched": {},
     }
-    if device.type == "cpu" and not args.no_memory:
+    if device.type == "cpu" and not args.no_memory and sizes:
         results["baseline_rss"] = cpu_peak_rss("none", sizes[0], 0, args.threads)
     started = time.perf_counter()
     for size in sizes:

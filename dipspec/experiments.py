@@ -182,9 +182,12 @@ class Setup:
         """Provenance for :func:`dipspec.plots.save_figure` (preset, sizes, seed, commit, time)."""
         from .plots import provenance
 
-        return provenance(self.preset, _flatten(results), figure=self.figure,
-                          channels=self.preset.channels,
-                          images=list(self.images), metrics_every=self.metrics_every, **extra)
+        flat = _flatten(results)
+        # Members of one fit_many batch all report the batch's wall time: count it once.
+        wall = {"wall_time_s": round(sum({r.wall_time for r in flat}), 1)} if flat else {}
+        return provenance(self.preset, flat, figure=self.figure, channels=self.preset.channels,
+                          images=list(self.images), metrics_every=self.metrics_every,
+                          **wall, **extra)
 
 
 def _flatten(results) -> list[FitResult]:

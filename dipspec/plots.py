@@ -135,7 +135,9 @@ def show_images(images: Mapping, axes=None, size: float = 2.4):
         axes = np.atleast_1d(axes)
     for ax, (title, image) in zip(axes, images.items()):
         array = to_numpy_image(image)
-        ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1)
+        # nearest: show the pixels as they are (small images, and far smaller PNGs)
+        ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=1,
+                  interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     return axes
@@ -260,7 +262,7 @@ def _psnr_title(name: str, image, clean) -> str:
     return f"{name} ({float(psnr(image.cpu(), clean.cpu())[0]):.2f} dB)"
 
 
-def figure_restorations(results: Mapping, degraded: Mapping | None = None, size: float = 2.0):
+def figure_restorations(results: Mapping, degraded: Mapping | None = None, size: float = 1.7):
     """One row per task: degraded / restored / clean, each titled with its PSNR.
 
     ``degraded`` gives each task's observation at the clean size (for super-resolution, an

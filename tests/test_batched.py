@@ -12,10 +12,10 @@ import torch
 
 import dipspec
 from dipspec import fit, fit_many
-from dipspec._batched import _backtrack_many
+from dipspec._batched import _backtrack_many, _GroupedNet
 from dipspec._fit import _backtrack
 from dipspec.layers import set_sigma_method
-from dipspec.models import ConvNet, Decoder, SkipNet
+from dipspec.models import ConvNet, Decoder, SkipNet, make_input
 from dipspec.tasks import Denoise, Inpaint, SuperResolve
 
 F64 = dict(rtol=1e-9, atol=1e-10)
@@ -198,6 +198,27 @@ def test_auto_stop_per_member(astronaut40):
 
 
 # --- building blocks ------------------------------------------------------------------------------
+@pytest.mark.parametrize("split_convs, channels_last", [(False, False), (False, True),
+                                                        (True, False)])
+@pytest.mark.parametrize("upsample", ["bilinear", "deconv", "gaussian"])
+def test_grouped_network_equals_each_model(split_convs, channels_last, upsample):
+    """Forward and gradients of the K-wide network equal each member's own (float64)."""
+    models = [Decoder(out_channels=3, channels=6, stages=2, upsample=upsample, seed=seed,
+                      lipschitz_lambda=lam, gaussian_sigma=sigma).double()
+              for seed, lam, sigma in ((0, None, 0.5), (1, 0.7, 1.0), (2, 1.5, 0.5))]
+    net = _GroupedNet(models, channels_last=channels_last, split_convs=split_convs)
+    codes = [make_input("fourier", 32, (3, 2), seed=seed).double() for seed in range(3)]
+    out = net.forward(torch.cat(codes, dim=1))
+    (out.square().sum(dim=(1, 2, 3)) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    for k, (model, code) in enumerate(zip(models, codes)):
+        own = model(code)
+        ((k + 1.0) * own.square().sum()).backward()
+        torch.testing.assert_close(out[k:k + 1], own, rtol=1e-12, atol=1e-13)
+        for name, param in model.named_parameters():
+            torch.testing.assert_close(net.params[name].grad[k], param.grad, rtol=1e-9,
+                                       atol=1e-11, msg=name)
+
+
 def test_stacked_adam_is_k_separate_adams_bitwise():
     gen = torch.Generator().manual_seed(0)
     shapes = [(6, 4, 3, 3), (6,), (5, 7)]

@@ -105,8 +105,11 @@ def test_provenance_names_the_scale():
     info = setup.provenance([decaying_dip()], note="x")
     assert info["preset"] == "quick" and info["channels"] == 8 and info["note"] == "x"
     assert info["figure"] == "lipschitz_control" and "commit" in info
-    nested = setup.provenance({"F16": {"ours": decaying_dip(500), "plain": decaying_dip(800)}})
-    assert nested["iterations"] == 800
+    batch = [decaying_dip(500), decaying_dip(800)]
+    for result in batch:
+        result.wall_time = 12.0  # members of one fit_many batch share its wall time
+    nested = setup.provenance({"F16": {"ours": batch[0], "plain": batch[1]}})
+    assert nested["iterations"] == 800 and nested["wall_time_s"] == 12.0
 
 
 # --------------------------------------------------------------------------------------------
