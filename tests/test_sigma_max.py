@@ -5,8 +5,9 @@ is within 1e-4 (relative) of ``torch.linalg.matrix_norm(ord=2)`` of the same ker
 in float64, at each of the 6 controlled layers at every step of a 2000-step DIP fit (a
 48-channel decoder; Adam, lr 1e-3, λ active). The kernels are float32 and 48 × 432 (48 × 288
 for the first), so the top of the spectrum is crowded (the top two singular values come within
-a few percent of each other), which is the hard case for power iterations. The negative controls show that the check is sharp enough to catch a
-method that is not exact (too few squarings, or cold power iteration).
+a few percent of each other), which is the hard case for power iterations. The negative
+controls show that the check is sharp enough to catch a method that is not exact (too few
+squarings, or cold power iteration).
 """
 
 import pytest
