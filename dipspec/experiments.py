@@ -69,6 +69,7 @@ __all__ = [
     "restore_all",
     "rise_iteration",
     "stop_at",
+    "stop_iterations",
     "stop_table",
     "summary",
     "sweep_lambda",
@@ -621,6 +622,12 @@ def stop_at(result: FitResult, window: int = 100, eps: float = 0.01) -> int | No
     # copies: pandas hands out read-only arrays, which torch.as_tensor warns about
     return stopping.first_stop_iteration(np.array(measured["ratio"]), window=window, eps=eps,
                                          iterations=np.array(measured["iteration"]))
+
+
+def stop_iterations(results: Mapping[str, FitResult], window: int = 100,
+                    eps: float = 0.01) -> dict[str, int | None]:
+    """:func:`stop_at` of every run, by label (``None`` where the rule never fires)."""
+    return {label: stop_at(result, window, eps) for label, result in results.items()}
 
 
 def stop_table(results: Mapping[str, FitResult], smooth: int, window: int = 100,

@@ -284,7 +284,7 @@ class LipschitzConvTranspose2d(_LipschitzMixin, nn.ConvTranspose2d):
     """Transposed convolution with the same λ cap (used by the ``deconv`` upsampling mode).
 
     The kernel ``(in, out, k, k)`` is reshaped to ``(out, in·k·k)`` as for
-    :class:`LipschitzConv2d`.
+    :class:`LipschitzConv2d`; ``lipschitz_lambda`` and ``sigma_method`` as there.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, lipschitz_lambda=None,

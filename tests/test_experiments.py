@@ -265,6 +265,7 @@ def test_stop_at_and_stop_table():
     result = holding(600)
     assert experiments.stop_at(result, window=100, eps=0.01) == 201
     assert experiments.stop_at(result, window=50, eps=0.01) == 101
+    assert experiments.stop_iterations({"a": result}, window=50) == {"a": 101}
     table = experiments.stop_table({"flat": result}, smooth=10)
     row = table.loc["flat"]
     assert row["stop iteration"] == 201 and row["iterations saved"] == 398
