@@ -421,4 +421,4 @@ def _progress_bar(total: int, enabled: bool | None):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="fit", leave=False)
+    return tqdm(total=total, desc="fit", leave=False, mininterval=1.0)
