@@ -347,7 +347,10 @@ def first_stop_iteration(
     None
     """
     window, eps = _checked_window(window, eps)
-    r = torch.tensor(ratios, dtype=torch.float64).cpu()  # a copy: pandas arrays are read-only
+    if isinstance(ratios, torch.Tensor):
+        r = ratios.detach().to(device="cpu", dtype=torch.float64).clone()
+    else:
+        r = torch.tensor(ratios, dtype=torch.float64)  # a copy: pandas arrays are read-only
     if r.ndim != 1:
         raise ValueError(
             f"ratios must be 1-D (one value per evaluation), got shape {tuple(r.shape)}"
