@@ -24,7 +24,8 @@ Configurations (per image size; the decoder has 128 channels, 32 at the quick pr
             blurriness, MLV sharpness (full sort) and PSNR in NumPy/SciPy, and a host copy of
             all weights for backtracking.
 4. upsampling alone (forward + backward, 128 channels): bilinear, ``GaussianUpsample``
-   (polyphase) and the reference's depthwise transposed convolution.
+   (transposed conv, hand-written adjoint backward) and the reference's depthwise
+   ``ConvTranspose2d`` under autograd.
 5. σ_max alone: dipspec's batched solve (``exact`` and ``warm``), the naive SVDs, as a share
    of the full step.
 6. batched fits: ``fit_many`` of K members against K sequential ``fit`` calls, full

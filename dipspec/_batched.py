@@ -69,7 +69,7 @@ class _GroupedNet:
             self.params = {name: torch.stack([n[name].detach() for n in named]).requires_grad_()
                            for name in named[0]}
         self.controlled: dict[str, tuple[str, Tensor, bool]] = {}  # weight -> (method, λ, T)
-        self.kernels: dict[str, Tensor] = {}  # Gaussian upsamplers: (K, 4, 1, 3, 3)
+        self.kernels: dict[str, Tensor] = {}  # Gaussian upsamplers: (K, 1, 5, 5)
         self.vectors: dict[tuple, Tensor | None] = {}  # "warm" σ state per group of layers
         modules = [dict(m.named_modules()) for m in models]
         for path, module in self.template.named_modules():
@@ -83,7 +83,7 @@ class _GroupedNet:
                 transposed = isinstance(module, nn.ConvTranspose2d)
                 self.controlled[_join(path, "weight")] = (module.sigma_method, table, transposed)
             elif isinstance(module, GaussianUpsample):
-                self.kernels[path] = torch.stack([mods[path].weight for mods in modules])
+                self.kernels[path] = torch.cat([mods[path].weight for mods in modules])
         self.groups = self._groups()
         for key, names in self.groups.items():
             vectors = [mods[name.rsplit(".", 1)[0]]._sigma_vector for name in names
@@ -136,7 +136,7 @@ class _GroupedNet:
             bias = weights[_join(path, "bias")]
             return x - x.mean(dim=(2, 3), keepdim=True) + bias.view(1, -1, 1, 1)
         if isinstance(module, GaussianUpsample):
-            return self._gaussian(x, self.kernels[path].to(x.dtype))
+            return _gaussian_upsample(x, self.kernels[path])
         return module(x)  # channel-wise (checked by _check_architecture)
 
     def _conv(self, module: nn.Module, x: Tensor, path: str, weights: dict[str, Tensor]) -> Tensor:
@@ -162,12 +162,6 @@ class _GroupedNet:
         biases = [None] * self.k if bias is None else bias.chunk(self.k)
         return torch.cat([conv(part, w, b, module.groups) for part, w, b in
                           zip(x.chunk(self.k, dim=1), weight.chunk(self.k), biases)], dim=1)
-
-    def _gaussian(self, x: Tensor, kernels: Tensor) -> Tensor:
-        if bool((kernels == kernels[:1]).all()):  # one σ for all: a batch of planes
-            return _gaussian_upsample(x, kernels[0])
-        return torch.cat([_gaussian_upsample(part, kernel)
-                          for part, kernel in zip(x.chunk(self.k, dim=1), kernels)], dim=1)
 
     def copy_to(self, member: int, model: nn.Module) -> None:
         """Write member ``member``'s current weights (and σ state) into ``model``."""

@@ -127,6 +127,20 @@ def test_gaussian_upsample_equals_transposed_conv(sigma):
     torch.testing.assert_close(module(x.float()), reference.float(), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("sigma", [0.0, 0.5, 1.0])
+def test_gaussian_upsample_gradient_equals_autograd_of_transposed_conv(sigma):
+    # the hand-written adjoint against autograd's own gradient of the SPEC §4 definition
+    x = torch.rand(2, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+    kernel = gaussian_kernel(sigma, dtype=torch.float32).double().expand(3, 1, 5, 5)
+    upstream = torch.rand(2, 3, 12, 10, dtype=torch.float64)
+    reference = F.conv_transpose2d(x, kernel, stride=2, padding=2, output_padding=1, groups=3)
+    (expected,) = torch.autograd.grad(reference, x, upstream)
+    (got,) = torch.autograd.grad(gaussian_upsample(x, sigma), x, upstream)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-13)
+    small = torch.rand(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: gaussian_upsample(t, sigma), (small,))
+
+
 def test_gaussian_upsample_has_no_parameters_and_keeps_dtype():
     module = GaussianUpsample(3, 0.5)
     assert list(module.parameters()) == []
