@@ -418,7 +418,14 @@ def _local_path(relpath: str) -> Path:
         base_url=BASE_URL,
         registry={name: f"sha256:{digest}" for name, digest in _registry().items()},
     )
-    return Path(fetcher.fetch(relpath))
+    try:
+        return Path(fetcher.fetch(relpath))
+    except OSError as err:  # requests' connection errors are OSErrors
+        raise FileNotFoundError(
+            f"could not download {relpath!r} from {BASE_URL} ({type(err).__name__}); set "
+            f"{MIRROR_ENV} to a local copy of the authors' dataset/ folder "
+            f"(see dataset/README.md), or retry with network access"
+        ) from err
 
 
 def paper_image(

@@ -207,3 +207,17 @@ def test_fetch_all_uses_mirror(mirror):
     paths = fetch_all("denoising")
     assert len(paths) == 9
     assert all(path.is_file() and mirror in path.parents for path in paths)
+
+
+def test_failed_download_says_how_to_use_a_mirror(monkeypatch, tmp_path):
+    import pooch
+    import requests
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", offline)
+    monkeypatch.setenv("DIPSPEC_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DIPSPEC_DATA_MIRROR", raising=False)
+    with pytest.raises(FileNotFoundError, match="could not download .*DIPSPEC_DATA_MIRROR"):
+        paper_image("denoising/image_Peppers512rgb.png")
