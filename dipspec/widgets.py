@@ -199,17 +199,21 @@ def _upsampling_key(result: FitResult) -> tuple[str, float]:
 def upsampling_explorer(task: Task, setup: experiments.Setup,
                         results: Mapping[str, FitResult] | None = None,
                         iterations: int | None = None,
-                        lipschitz_lambda: float | None = None) -> Explorer:
+                        lipschitz_lambda: float | str | None = "preset") -> Explorer:
     """Choose the upsampling mode and the Gaussian σ; refit the decoder and redraw (SPEC §4).
 
     Parameters
     ----------
     task, setup, results, iterations
         As in :func:`lambda_explorer` (``results`` from :func:`dipspec.experiments.sweep_sigma`).
-    lipschitz_lambda : float, optional
-        λ of every refit (default: none, as in the σ sweep).
+    lipschitz_lambda : float, "preset" or None
+        λ of every refit, as in :func:`dipspec.experiments.sweep_sigma` (default ``"preset"``:
+        the setup's ``gaussian_lambda``; ``None``: no control). Pass the sweep's value so
+        that its fits are reused.
     """
     import ipywidgets as w
+
+    lipschitz_lambda = experiments.sigma_sweep_lambda(setup, lipschitz_lambda)
 
     iterations = iterations or setup.iterations
     cached = {_upsampling_key(r): r for r in (results or {}).values()}
