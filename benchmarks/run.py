@@ -24,8 +24,8 @@ Configurations (per image size; the decoder has 128 channels, 32 at the quick pr
             blurriness, MLV sharpness (full sort) and PSNR in NumPy/SciPy, and a host copy of
             all weights for backtracking.
 4. upsampling alone (forward + backward, 128 channels): bilinear, ``GaussianUpsample``
-   (transposed conv, hand-written adjoint backward) and the reference's depthwise
-   ``ConvTranspose2d`` under autograd.
+   (a depthwise ``conv_transpose2d`` with the fixed kernel) and the reference's
+   ``ConvTranspose2d`` module with a frozen weight.
 5. σ_max alone: dipspec's batched solve (``exact`` and ``warm``), the naive SVDs, as a share
    of the full step.
 6. batched fits: ``fit_many`` of K members against K sequential ``fit`` calls, full

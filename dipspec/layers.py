@@ -2,7 +2,7 @@
 
 - :class:`LipschitzConv2d` caps the reshaped kernel's largest singular value at λ (SPEC §3).
 - :func:`gaussian_upsample` / :class:`GaussianUpsample` is the fixed depthwise 2× Gaussian
-  transposed convolution (SPEC §4), with its backward written out as the adjoint.
+  transposed convolution (SPEC §4), one depthwise call.
 - :class:`MeanOnlyBatchNorm` subtracts the per-sample, per-channel spatial mean (SPEC §2).
 """
 
@@ -396,28 +396,6 @@ def _reference_kernel(gaussian_sigma: float) -> Tensor:
     return gaussian_kernel(gaussian_sigma, dtype=torch.float32)[None, None]
 
 
-class _DepthwiseUpsample(torch.autograd.Function):
-    """Depthwise stride-2 transposed convolution with a fixed kernel, and its adjoint.
-
-    The forward is SPEC §4's definition itself. The backward is written out as the adjoint,
-    a stride-2 depthwise correlation with the same kernel: autograd's own backward of a
-    depthwise ``conv_transpose2d`` takes a slow path on a CPU (~3× the forward + this
-    backward at 128 channels, 64² → 128², measured with ``benchmarks/run.py``). The backward
-    is made of differentiable operations, so double backward works.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor) -> Tensor:
-        ctx.save_for_backward(weight)
-        return F.conv_transpose2d(x, weight, stride=2, padding=2, output_padding=1,
-                                  groups=weight.shape[0])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (weight,) = ctx.saved_tensors
-        return F.conv2d(grad, weight, stride=2, padding=2, groups=weight.shape[0]), None
-
-
 def _gaussian_upsample(x: Tensor, kernels: Tensor) -> Tensor:
     """Core of :func:`gaussian_upsample`.
 
@@ -426,17 +404,15 @@ def _gaussian_upsample(x: Tensor, kernels: Tensor) -> Tensor:
     """
     c = x.shape[1]
     weight = kernels.to(x.dtype).repeat_interleave(c // kernels.shape[0], dim=0)
-    return _DepthwiseUpsample.apply(x, weight)
+    return F.conv_transpose2d(x, weight, stride=2, padding=2, output_padding=1, groups=c)
 
 
 def gaussian_upsample(x: Tensor, gaussian_sigma: float = 0.5) -> Tensor:
     """Fixed depthwise 2× Gaussian upsampling (SPEC §4).
 
     ``conv_transpose2d(x, K, stride=2, padding=2, output_padding=1, groups=C)`` with the
-    kernel of :func:`gaussian_kernel` for every channel. The kernel is fixed and depthwise, so
-    the backward pass is written out as its adjoint (a stride-2 depthwise correlation with the
-    same kernel) instead of autograd's generic transposed-convolution gradient, which is
-    several times slower on a CPU.
+    kernel of :func:`gaussian_kernel` for every channel, as one depthwise call (no trainable
+    weight, so the backward pass is a single stride-2 depthwise correlation).
 
     Parameters
     ----------

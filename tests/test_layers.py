@@ -129,7 +129,7 @@ def test_gaussian_upsample_equals_transposed_conv(sigma):
 
 @pytest.mark.parametrize("sigma", [0.0, 0.5, 1.0])
 def test_gaussian_upsample_gradient_equals_autograd_of_transposed_conv(sigma):
-    # the hand-written adjoint against autograd's own gradient of the SPEC §4 definition
+    # the gradient of the SPEC §4 definition, computed independently by autograd
     x = torch.rand(2, 3, 6, 5, dtype=torch.float64, requires_grad=True)
     kernel = gaussian_kernel(sigma, dtype=torch.float32).double().expand(3, 1, 5, 5)
     upstream = torch.rand(2, 3, 12, 10, dtype=torch.float64)
