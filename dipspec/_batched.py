@@ -27,9 +27,11 @@ from ._fit import (
     METRIC_COLUMNS,
     FitResult,
     _as_task,
+    _check_loop,
     _default_model,
     _is_controlled,
     _progress_bar,
+    _ratio_available,
     padded_size,
 )
 from .layers import (
@@ -349,12 +351,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     scale = resolve(preset, run_device)
     if iterations is None:
         iterations = min(min(t.default_iterations for t in task_list), scale.iterations)
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    if metrics_every < 0 or log_every < 0 or backtrack_every < 1:
-        raise ValueError("metrics_every and log_every must be >= 0 and backtrack_every >= 1")
-    if auto_stop and not metrics_every:
-        raise ValueError("auto_stop needs the blur/sharpness ratio: set metrics_every >= 1")
+    _check_loop(iterations, metrics_every, log_every, backtrack_every, auto_stop)
     if models is None:
         model_list = [_default_model(t, scale, s) for t, s in zip(task_list, seed_list)]
     else:
@@ -382,13 +379,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     cleans = torch.cat([t.clean.to(dtype) if t.clean is not None else
                         torch.zeros(1, channels, height, width, device=run_device, dtype=dtype)
                         for t in task_list]) if any(has_clean) else None
-    with_ratio = stopping.ratio_defined(height, width)
-    if auto_stop and not with_ratio:
-        raise ValueError(f"auto_stop needs an image of at least 35x35 for the blur/sharpness "
-                         f"ratio, got {height}x{width}; fit a larger image or drop auto_stop")
-    if metrics_every and not with_ratio:
-        warnings.warn(f"{height}x{width} is too small for the blur/sharpness ratio (needs "
-                      "35x35): its columns stay NaN, FBC is still measured", stacklevel=2)
+    with_ratio = _ratio_available(height, width, metrics_every, auto_stop)
     template = model_list[0]
     out_h, out_w = padded_size(height, width, template)
     top, left = (out_h - height) // 2, (out_w - width) // 2

@@ -128,6 +128,31 @@ def _is_controlled(model: nn.Module) -> bool:
     return getattr(model, "upsample", None) == "gaussian"
 
 
+
+def _check_loop(iterations: int, metrics_every: int, log_every: int, backtrack_every: int,
+                auto_stop: bool) -> None:
+    """The loop settings shared by :func:`fit` and :func:`~dipspec.fit_many`."""
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if metrics_every < 0 or log_every < 0 or backtrack_every < 1:
+        raise ValueError("metrics_every and log_every must be >= 0 and backtrack_every >= 1")
+    if auto_stop and not metrics_every:
+        raise ValueError("auto_stop needs the blur/sharpness ratio: set metrics_every >= 1")
+
+
+
+def _ratio_available(height: int, width: int, metrics_every: int, auto_stop: bool) -> bool:
+    """Whether the blur/sharpness ratio is defined at this size; refuse or warn if it is not."""
+    with_ratio = stopping.ratio_defined(height, width)
+    if auto_stop and not with_ratio:
+        raise ValueError(f"auto_stop needs an image of at least 35x35 for the blur/sharpness "
+                         f"ratio, got {height}x{width}; fit a larger image or drop auto_stop")
+    if metrics_every and not with_ratio:
+        warnings.warn(f"{height}x{width} is too small for the blur/sharpness ratio (needs "
+                      "35x35): its columns stay NaN, FBC is still measured", stacklevel=3)
+    return with_ratio
+
+
 def fit(task_or_observation, model: nn.Module | None = None, iterations: int | None = None,
         lr: float = 1e-3, seed: int = 0, device: str | torch.device = "auto",
         callbacks: Iterable[Callable[[dict], bool | None]] = (), *,
@@ -208,12 +233,7 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     scale = resolve(preset, run_device)
     if iterations is None:
         iterations = min(task.default_iterations, scale.iterations)
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    if metrics_every < 0 or log_every < 0 or backtrack_every < 1:
-        raise ValueError("metrics_every and log_every must be >= 0 and backtrack_every >= 1")
-    if auto_stop and not metrics_every:
-        raise ValueError("auto_stop needs the blur/sharpness ratio: set metrics_every >= 1")
+    _check_loop(iterations, metrics_every, log_every, backtrack_every, auto_stop)
     if model is None:
         model = _default_model(task, scale, seed)
     if auto_stop and not _is_controlled(model):
@@ -226,13 +246,7 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     observation = task.observation.to(dtype)
     clean = None if task.clean is None else task.clean.to(dtype)
     height, width = task.output_size
-    with_ratio = stopping.ratio_defined(height, width)
-    if auto_stop and not with_ratio:
-        raise ValueError(f"auto_stop needs an image of at least 35x35 for the blur/sharpness "
-                         f"ratio, got {height}x{width}; fit a larger image or drop auto_stop")
-    if metrics_every and not with_ratio:
-        warnings.warn(f"{height}x{width} is too small for the blur/sharpness ratio (needs "
-                      "35x35): its columns stay NaN, FBC is still measured", stacklevel=2)
+    with_ratio = _ratio_available(height, width, metrics_every, auto_stop)
     out_h, out_w = padded_size(height, width, model)
     top, left = (out_h - height) // 2, (out_w - width) // 2
     code_channels, code_h, code_w = model.input_shape(out_h, out_w)

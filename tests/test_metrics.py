@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference import DEVICES, nchw
 from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from dipspec.metrics import psnr, ssim
-
-devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +18,6 @@ def pair() -> tuple[np.ndarray, np.ndarray]:
     clean = transform.resize(data.astronaut() / 255.0, (64, 80), anti_aliasing=True)
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape), 0, 1)
     return clean, noisy
-
-
-def _nchw(array: np.ndarray, dtype=torch.float64) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(array))
-    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
-    return x[None].to(dtype)
 
 
 def _skimage_ssim(x: np.ndarray, ref: np.ndarray) -> float:
@@ -45,7 +38,7 @@ def _skimage_ssim(x: np.ndarray, ref: np.ndarray) -> float:
 @pytest.mark.parametrize("colour", [True, False])
 def test_ssim_matches_skimage(pair, dtype, rtol, colour):
     clean, noisy = pair if colour else (pair[0][..., 1], pair[1][..., 1])
-    result = ssim(_nchw(noisy, dtype), _nchw(clean, dtype))
+    result = ssim(nchw(noisy, dtype), nchw(clean, dtype))
     assert result.shape == (1,) and result.dtype == dtype
     np.testing.assert_allclose(result.double().numpy(), [_skimage_ssim(noisy, clean)], rtol=rtol)
 
@@ -53,7 +46,7 @@ def test_ssim_matches_skimage(pair, dtype, rtol, colour):
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_psnr_matches_skimage(pair, dtype, rtol):
     clean, noisy = pair
-    result = psnr(_nchw(noisy, dtype), _nchw(clean, dtype))
+    result = psnr(nchw(noisy, dtype), nchw(clean, dtype))
     assert result.shape == (1,) and result.dtype == dtype
     expected = peak_signal_noise_ratio(clean, noisy, data_range=1)
     np.testing.assert_allclose(result.double().numpy(), [expected], rtol=rtol)
@@ -68,13 +61,13 @@ def test_psnr_data_range_and_identity():
 
 
 def test_ssim_identity_and_data_range(pair):
-    clean, noisy = _nchw(pair[0]), _nchw(pair[1])
+    clean, noisy = nchw(pair[0]), nchw(pair[1])
     torch.testing.assert_close(ssim(clean, clean), torch.ones(1, dtype=torch.float64))
     torch.testing.assert_close(ssim(255 * noisy, 255 * clean, data_range=255.0), ssim(noisy, clean))
 
 
 def test_batch_independence(pair):
-    clean, noisy = _nchw(pair[0]), _nchw(pair[1])
+    clean, noisy = nchw(pair[0]), nchw(pair[1])
     batch_x, batch_ref = torch.cat([noisy, clean]), torch.cat([clean, clean])
     for fn in (psnr, ssim):
         both = fn(batch_x, batch_ref)
@@ -83,11 +76,11 @@ def test_batch_independence(pair):
 
 
 def test_unbatched_input(pair):
-    clean, noisy = _nchw(pair[0])[0], _nchw(pair[1])[0]
+    clean, noisy = nchw(pair[0])[0], nchw(pair[1])[0]
     assert psnr(noisy, clean).shape == (1,) and ssim(noisy, clean).shape == (1,)
 
 
-@pytest.mark.parametrize("device", devices)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_device_and_dtype_kept(device, dtype):
     x = torch.rand(2, 3, 16, 16, device=device, dtype=dtype)
@@ -99,7 +92,7 @@ def test_device_and_dtype_kept(device, dtype):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(pair):
-    clean, noisy = _nchw(pair[0]), _nchw(pair[1])
+    clean, noisy = nchw(pair[0]), nchw(pair[1])
     for fn in (psnr, ssim):
         torch.testing.assert_close(fn(noisy.cuda(), clean.cuda()).cpu(), fn(noisy, clean))
 

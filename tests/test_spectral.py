@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference import CASES, DEVICES, grey_np, nchw
 from skimage import data, filters, transform
 
 from dipspec.spectral import (
@@ -16,28 +17,10 @@ from dipspec.spectral import (
     to_grey,
 )
 
-CASES = ["camera_96x128", "astronaut_rgb_64x64", "random_64x48"]
-devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def _nchw(array: np.ndarray, dtype=torch.float64) -> torch.Tensor:
-    """H x W or H x W x 3 array -> (1, C, H, W) tensor."""
-    x = torch.from_numpy(np.ascontiguousarray(array))
-    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
-    return x[None].to(dtype)
-
-
-def _grey_np(array: np.ndarray) -> np.ndarray:
-    if array.ndim == 3:
-        return np.clip(
-            0.2989 * array[..., 0] + 0.5870 * array[..., 1] + 0.1140 * array[..., 2], 0, 1
-        )
-    return array
-
 
 def _fbc_numpy(out: np.ndarray, ref: np.ndarray, bands: int = 5) -> np.ndarray:
     """SPEC §5 written out literally with NumPy (full, shifted spectrum and boolean masks)."""
-    out, ref = _grey_np(out), _grey_np(ref)
+    out, ref = grey_np(out), grey_np(ref)
     height, width = out.shape
     m_out = np.abs(np.fft.fftshift(np.fft.fft2(out)))
     m_ref = np.abs(np.fft.fftshift(np.fft.fft2(ref)))
@@ -65,7 +48,7 @@ def camera() -> np.ndarray:
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-9), (torch.float32, 1e-5)])
 def test_fbc_matches_golden(golden, case, dtype, rtol):
     inputs = golden.metric_inputs
-    clean, noisy = _nchw(inputs[f"{case}__clean"], dtype), _nchw(inputs[f"{case}__noisy"], dtype)
+    clean, noisy = nchw(inputs[f"{case}__clean"], dtype), nchw(inputs[f"{case}__noisy"], dtype)
     expected = torch.tensor(golden.expected["metrics"][case]["fbc_clean_vs_noisy"], dtype=dtype)
     result = fbc(clean, noisy)
     assert result.shape == (1, 5) and result.dtype == dtype
@@ -75,7 +58,7 @@ def test_fbc_matches_golden(golden, case, dtype, rtol):
 def test_fbc_golden_as_one_batch(golden):
     inputs = golden.metric_inputs
     case = "camera_96x128"
-    clean, noisy = _nchw(inputs[f"{case}__clean"]), _nchw(inputs[f"{case}__noisy"])
+    clean, noisy = nchw(inputs[f"{case}__clean"]), nchw(inputs[f"{case}__noisy"])
     batch = fbc(torch.cat([clean, noisy]), torch.cat([noisy, noisy]))
     expected = torch.tensor(
         golden.expected["metrics"][case]["fbc_clean_vs_noisy"], dtype=torch.float64
@@ -94,7 +77,7 @@ def test_fbc_matches_numpy_spec(shape, bands):
     clean = rng.random(shape)
     noisy = np.clip(clean + rng.normal(0, 0.1, shape), 0, 1)
     smooth = filters.gaussian(noisy, sigma=1.0)
-    result = fbc(_nchw(smooth), _nchw(noisy), bands=bands)[0].numpy()
+    result = fbc(nchw(smooth), nchw(noisy), bands=bands)[0].numpy()
     np.testing.assert_allclose(result, _fbc_numpy(smooth, noisy, bands), rtol=1e-9)
 
 
@@ -118,7 +101,7 @@ def test_fbc_falls_from_low_to_high_band_for_a_blurred_output(camera, noise):
     rng = np.random.default_rng(1)
     reference = np.clip(camera + rng.normal(0, noise, camera.shape), 0, 1)
     blurred = filters.gaussian(reference, sigma=1.0)
-    bands = fbc(_nchw(blurred), _nchw(reference))[0]
+    bands = fbc(nchw(blurred), nchw(reference))[0]
     assert bool((bands[1:] < bands[:-1]).all()), bands
     assert bands[0] > 0.9 and bands[-1] < 0.3, bands  # low frequencies kept, high ones cut
 
@@ -157,7 +140,7 @@ def test_core_is_the_function():
     assert torch.equal(_fbc(out, ref, weights), fbc(out, ref))
 
 
-@pytest.mark.parametrize("device", devices)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_device_and_dtype_kept(device, dtype):
     out = torch.rand(2, 3, 32, 32, device=device, dtype=dtype)
@@ -198,12 +181,12 @@ def test_radial_profile_matches_numpy(shape):
     rows, cols = np.mgrid[:height, :width]
     radius = np.rint(np.hypot(cols - width // 2, rows - height // 2)).astype(int)
     expected = [power[radius == k].mean() for k in range(min(shape) // 2 + 1)]
-    result = radial_profile(_nchw(image))[0].numpy()
+    result = radial_profile(nchw(image))[0].numpy()
     np.testing.assert_allclose(result, expected, rtol=1e-9)
 
 
 def test_radial_profile_of_a_natural_image_decays(camera):
-    profile = radial_profile(_nchw(camera))[0]
+    profile = radial_profile(nchw(camera))[0]
     assert profile.shape == (65,)
     assert profile[1:8].mean() > 100 * profile[-8:].mean()
 

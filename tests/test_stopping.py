@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference import CASES, DEVICES, grey_np, nchw
 from scipy.signal import convolve2d
 from skimage import data, filters, transform
 from skimage.measure import blur_effect
@@ -19,24 +20,6 @@ from dipspec.stopping import (
     first_stop_iteration,
     mlv_sharpness,
 )
-
-CASES = ["camera_96x128", "astronaut_rgb_64x64", "random_64x48"]
-devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def _nchw(array: np.ndarray, dtype=torch.float64) -> torch.Tensor:
-    """H x W or H x W x 3 array -> (1, C, H, W) tensor."""
-    x = torch.from_numpy(np.ascontiguousarray(array))
-    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
-    return x[None].to(dtype)
-
-
-def _grey_np(array: np.ndarray) -> np.ndarray:
-    if array.ndim == 3:
-        return np.clip(
-            0.2989 * array[..., 0] + 0.5870 * array[..., 1] + 0.1140 * array[..., 2], 0, 1
-        )
-    return array
 
 
 def _mlv_numpy(g: np.ndarray, absolute: bool = False) -> float:
@@ -79,7 +62,7 @@ def _blurriness_scipy(g: np.ndarray, f: int) -> float:
 
 def _natural(name: str, size: int = 128) -> np.ndarray:
     image = getattr(data, name)() / 255.0
-    return transform.resize(_grey_np(image), (size, size), anti_aliasing=True)
+    return transform.resize(grey_np(image), (size, size), anti_aliasing=True)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +80,7 @@ METRICS = {"blurriness": blurriness, "sharpness_mlv": mlv_sharpness, "ratio": bl
 @pytest.mark.parametrize("metric", sorted(METRICS))
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-9), (torch.float32, 1e-5)])
 def test_metrics_match_golden(golden, case, kind, metric, dtype, rtol):
-    image = _nchw(golden.metric_inputs[f"{case}__{kind}"], dtype)
+    image = nchw(golden.metric_inputs[f"{case}__{kind}"], dtype)
     expected = golden.expected["metrics"][case][kind][metric]
     result = METRICS[metric](image)
     assert result.shape == (1,) and result.dtype == dtype
@@ -106,8 +89,8 @@ def test_metrics_match_golden(golden, case, kind, metric, dtype, rtol):
 
 def test_golden_batch_of_two_equals_each_alone(golden):
     case = "random_64x48"
-    clean = _nchw(golden.metric_inputs[f"{case}__clean"])
-    noisy = _nchw(golden.metric_inputs[f"{case}__noisy"])
+    clean = nchw(golden.metric_inputs[f"{case}__clean"])
+    noisy = nchw(golden.metric_inputs[f"{case}__noisy"])
     both = blur_sharpness_ratio(torch.cat([clean, noisy]))
     expected = golden.expected["metrics"][case]
     wanted = torch.tensor(
@@ -124,14 +107,14 @@ def test_golden_batch_of_two_equals_each_alone(golden):
 def test_blurriness_matches_scipy_spec(shape, filter_size):
     image = np.random.default_rng(1).random(shape)
     image = convolve2d(image, np.ones((2, 2)) / 4, mode="same")  # some correlation
-    result = blurriness(_nchw(image), filter_size=filter_size)
+    result = blurriness(nchw(image), filter_size=filter_size)
     np.testing.assert_allclose(result.numpy(), [_blurriness_scipy(image, filter_size)], rtol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(41, 57), (35, 35), (64, 40)])
 def test_mlv_matches_numpy_spec(shape):
     image = np.random.default_rng(0).random(shape)
-    result = mlv_sharpness(_nchw(image))
+    result = mlv_sharpness(nchw(image))
     np.testing.assert_allclose(result.numpy(), [_mlv_numpy(image)], rtol=1e-12)
 
 
@@ -141,7 +124,7 @@ def test_mlv_difference_is_signed():
     # would score 0.5 and the value would double (measured 0.0545 against 0.110).
     image = np.full((40, 40), 0.5)
     image[10:30:5, 10:30:5] = 0.0
-    result = mlv_sharpness(_nchw(image)).numpy()
+    result = mlv_sharpness(nchw(image)).numpy()
     np.testing.assert_allclose(result, [_mlv_numpy(image)], rtol=1e-12)
     assert 0 < result[0] < 0.6 * _mlv_numpy(image, absolute=True)
     assert float(mlv_sharpness(torch.full((1, 1, 40, 40), 0.5))) == 0.0
@@ -251,7 +234,7 @@ def test_blurriness_close_to_skimage_blur_effect(name, sigma):
     # 0.12 leaves a margin. See the Notes of dipspec.stopping.blurriness.
     image = _natural(name)
     image = filters.gaussian(image, sigma=sigma) if sigma else image
-    ours = float(blurriness(_nchw(image)))
+    ours = float(blurriness(nchw(image)))
     theirs = blur_effect(image, h_size=9)
     assert abs(ours - theirs) < 0.12
     assert ours <= theirs + 0.04
@@ -263,20 +246,20 @@ def test_flat_image_is_fully_blurry():
 
 
 def test_grey_and_colour_agree(camera):
-    grey = _nchw(camera)
+    grey = nchw(camera)
     colour = grey.expand(1, 3, -1, -1) / 0.9999  # to_grey(colour) == grey up to rounding
     torch.testing.assert_close(blurriness(colour), blurriness(grey), rtol=1e-9, atol=0)
     torch.testing.assert_close(mlv_sharpness(colour), mlv_sharpness(grey), rtol=1e-9, atol=0)
 
 
 def test_cores_are_the_functions(camera):
-    grey = _nchw(camera)
+    grey = nchw(camera)
     assert torch.equal(_blurriness(grey), blurriness(grey))
     assert torch.equal(_mlv_sharpness(grey), mlv_sharpness(grey))
     assert torch.equal(_blur_sharpness_ratio(grey), blur_sharpness_ratio(grey))
 
 
-@pytest.mark.parametrize("device", devices)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_device_and_dtype_kept(device, dtype):
     image = torch.rand(2, 3, 40, 36, device=device, dtype=dtype)
