@@ -128,7 +128,6 @@ def _is_controlled(model: nn.Module) -> bool:
     return getattr(model, "upsample", None) == "gaussian"
 
 
-
 def _check_loop(iterations: int, metrics_every: int, log_every: int, backtrack_every: int,
                 auto_stop: bool) -> None:
     """The loop settings shared by :func:`fit` and :func:`~dipspec.fit_many`."""
