@@ -258,6 +258,9 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     if pixel_batch and task.A(observation).shape != observation.shape:
         raise ValueError(f"{type(model).__name__} trains on pixel minibatches, which needs a "
                          f"task whose operator keeps the image size, not {task.name!r}")
+    # A per-pixel network under the identity operator needs only its minibatch to learn: the
+    # whole image is evaluated (without a graph) only where the history or backtracking reads it.
+    minibatch_only = bool(pixel_batch) and type(task).A is Task.A and not ema
 
     log_every = log_every or iterations
     has_clean = clean is not None
@@ -287,19 +290,30 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     for it in range(iterations):
         code = z + reg_noise_std * torch.randn(z.shape, generator=perturb_gen, device=run_device,
                                                dtype=dtype) if reg_noise_std else z
-        output = model(code)[:, :, top:top + height, left:left + width]
-        if pixel_batch:  # coordinate MLPs train on random pixel minibatches (ReLUNet)
+        if minibatch_only:  # coordinate MLPs train on random pixel minibatches (ReLUNet)
+            pixels = torch.randint(height * width, (pixel_batch,), generator=perturb_gen,
+                                   device=run_device)
+            if (it in row_of or (metrics_every and it % metrics_every == 0)
+                    or (backtracking and it % backtrack_every == 0)):
+                with torch.no_grad():
+                    output = model(code)[:, :, top:top + height, left:left + width]
+            coords = code[:, :, top:top + height, left:left + width].flatten(2)[..., pixels]
+            loss = F.mse_loss(model(coords[:, :, None]).flatten(2),
+                              observation.flatten(2)[..., pixels])
+        elif pixel_batch:
+            output = model(code)[:, :, top:top + height, left:left + width]
             pixels = torch.randint(height * width, (pixel_batch,), generator=perturb_gen,
                                    device=run_device)
             loss = F.mse_loss(task.A(output).flatten(2)[..., pixels],
                               observation.flatten(2)[..., pixels])
         else:
+            output = model(code)[:, :, top:top + height, left:left + width]
             loss = F.mse_loss(task.A(output), observation)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-        out = output.detach()
+        out = output.detach()  # minibatch-only steps: the last evaluated image, unread here
         if ema:
             output_avg = out.clone() if output_avg is None else output_avg.mul_(ema).add_(
                 out, alpha=1 - ema)

@@ -148,13 +148,16 @@ class LinearDIP(nn.Module):
 class _SparsePixelGradient(torch.autograd.Function):
     """A per-pixel MLP whose backward pass only revisits the pixels that received a gradient.
 
-    :func:`dipspec.fit` evaluates the whole image every step (for its history) but the loss of a
-    ``pixel_batch`` model sees only a random minibatch of pixels, so all other rows of the
-    incoming gradient are zero. The forward pass runs without building a graph; the backward
-    pass recomputes the network on the rows with a non-zero gradient and back-propagates those.
-    Pixels are independent, so the parameter gradients are exactly those of the plain network
-    (up to the order of floating-point sums), at about a third of its cost for 2048 of 16 384
-    pixels. Finding the rows is one host sync per step in the backward pass.
+    Where :func:`dipspec.fit` evaluates the whole image with a graph every step (a task whose
+    operator is not the identity, e.g. an inpainting mask, or with ``ema``), the loss of a
+    ``pixel_batch`` model still sees only a random minibatch of pixels, so all other rows of
+    the incoming gradient are zero. (Under the identity operator ``fit`` feeds the network the
+    minibatch's coordinates alone and never reaches this path.) The forward pass runs without
+    building a graph; the backward pass recomputes the network on the rows with a non-zero
+    gradient and back-propagates those. Pixels are independent, so the parameter gradients
+    are exactly those of the plain network (up to the order of floating-point sums), at about
+    a third of its cost for 2048 of 16 384 pixels. Finding the rows is one host sync per step
+    in the backward pass.
     """
 
     @staticmethod
@@ -234,7 +237,7 @@ class ReLUNet(nn.Module):
                              f"{tuple(coords.shape)}; fit it with input_kind='meshgrid'")
         batch, _, height, width = coords.shape
         pixels = coords.permute(0, 2, 3, 1).reshape(-1, 2)
-        if torch.is_grad_enabled() and self.training:
+        if torch.is_grad_enabled() and self.training and pixels.shape[0] > self.pixel_batch:
             params = tuple(p for p in self.parameters() if p.requires_grad)
             values = _SparsePixelGradient.apply(self.body, pixels, *params)
         else:

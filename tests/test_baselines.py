@@ -1,5 +1,6 @@
 """Chakrabarty & Maji's baselines: DIP Linear-128/2048 and ReLUNet (SPEC §2)."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -73,7 +74,9 @@ def test_relunet_maps_each_coordinate_to_its_pixel():
 
 def test_relunet_sparse_backward_equals_dense():
     torch.manual_seed(0)
-    net, ref = ReLUNet(depth=4, width=16, seed=1), ReLUNet(depth=4, width=16, seed=1)
+    # pixel_batch below the 144 pixels: the sparse path runs (at or above it, the plain one)
+    net = ReLUNet(depth=4, width=16, pixel_batch=20, seed=1)
+    ref = ReLUNet(depth=4, width=16, seed=1)
     grid = make_input("meshgrid", 2, (12, 12))
     target = torch.rand(1, 3, 12, 12)
     pixels = torch.randint(144, (20,))
@@ -105,3 +108,31 @@ def test_baselines_go_through_fit(model, kind):
     assert result.history["fbc_1"].notna().sum() == 3
     losses = result.history["loss"]
     assert losses.iloc[-1] < losses.iloc[0]
+
+
+class _IdentityOperator(Denoise):
+    """Denoising with A overridden (still the identity): fit takes its whole-image path."""
+
+    def A(self, x):  # noqa: N802
+        return x
+
+
+def test_relunet_minibatch_only_fit_equals_whole_image_fit():
+    # Under the identity operator fit feeds ReLUNet only the minibatch's coordinates and
+    # evaluates the whole image only on logged steps; the trajectory must not change.
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.rand(1, 3, 24, 20, dtype=torch.float64, generator=generator)
+    results = []
+    for task_type in (Denoise, _IdentityOperator):
+        net = ReLUNet(depth=4, width=32, pixel_batch=64, seed=3)
+        results.append(fit(task_type(clean=clean, seed=1), model=net, iterations=30,
+                           input_kind="meshgrid", log_every=7, metrics_every=0,
+                           reg_noise_std=0.01, device="cpu", dtype=torch.float64,
+                           progress=False))
+    fast, whole = results
+    assert list(fast.history["iteration"]) == [0, 7, 14, 21, 28, 29]
+    torch.testing.assert_close(fast.output, whole.output, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fast.best, whole.best, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.history[["loss", "psnr"]].to_numpy(),
+                               whole.history[["loss", "psnr"]].to_numpy(), rtol=1e-10)
+    assert fast.history["psnr"].iloc[-1] > fast.history["psnr"].iloc[0]
