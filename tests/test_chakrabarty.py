@@ -152,10 +152,22 @@ def test_table_command_on_one_image(paper_data, tmp_path, capsys):
     assert "| House |" in (tmp_path / "architectures.md").read_text()
 
 
+def test_table_oracle_read_every_k_iterations(paper_data, tmp_path):
+    images = cm.table_images(4, ["House"])
+    every = cm.architecture_table(images, seeds=[0], iterations=12, architectures=["ReLUNet"],
+                                  log_every=1)
+    sparse = cm.architecture_table(images, seeds=[0], iterations=12, architectures=["ReLUNet"],
+                                   log_every=5)
+    # the same trajectory, read at 0, 5, 10, 11: the oracle can only be lower or equal
+    assert sparse["best_iteration"].iloc[0] in (0, 5, 10, 11)
+    assert sparse["psnr"].iloc[0] <= every["psnr"].iloc[0] + 1e-4
+
+
 @pytest.mark.parametrize("args, message", [
     (["--iterations", "DIP=5"], "no count for"),
     (["--architectures", "VGG"], "unknown architecture"),
     (["--iterations", "many"], "whole numbers"),
+    (["--log-every", "0"], "--log-every must be >= 1"),
 ])
 def test_table_command_errors(args, message, tmp_path, capsys):
     assert main(["table", "architectures", "--out", str(tmp_path), *args]) == 2
