@@ -30,6 +30,7 @@ from ._fit import (
     _check_loop,
     _default_model,
     _is_controlled,
+    _logged_iterations,
     _progress_bar,
     _ratio_available,
     padded_size,
@@ -397,9 +398,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     columns = ["loss", "psnr"] + (["psnr_avg"] if ema else [])
     if metrics_every:
         columns += list(METRIC_COLUMNS)
-    rows = list(range(0, iterations, log_every))
-    if rows[-1] != iterations - 1:
-        rows.append(iterations - 1)
+    rows = _logged_iterations(iterations, log_every, keep_outputs)
     row_of = {it: i for i, it in enumerate(rows)}
     history = torch.full((k, len(rows), len(columns)), math.nan, device=run_device, dtype=dtype)
     ratio_col = columns.index("ratio") if metrics_every else None

@@ -139,6 +139,15 @@ def _check_loop(iterations: int, metrics_every: int, log_every: int, backtrack_e
         raise ValueError("auto_stop needs the blur/sharpness ratio: set metrics_every >= 1")
 
 
+def _logged_iterations(iterations: int, log_every: int, keep_outputs: Sequence[int]) -> list[int]:
+    """Iterations with a history row: every ``log_every``-th, the last, and the kept ones."""
+    outside = [i for i in keep_outputs if not 0 <= i < iterations]
+    if outside:
+        raise ValueError(f"keep_outputs {outside} lie outside the fit's iterations "
+                         f"0..{iterations - 1}")
+    return sorted(set(range(0, iterations, log_every)) | {iterations - 1}
+                  | {int(i) for i in keep_outputs})
+
 
 def _ratio_available(height: int, width: int, metrics_every: int, auto_stop: bool) -> bool:
     """Whether the blur/sharpness ratio is defined at this size; refuse or warn if it is not."""
@@ -267,9 +276,7 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     columns = ["loss", "psnr"] + (["psnr_avg"] if ema else [])
     if metrics_every:
         columns += list(METRIC_COLUMNS)
-    rows = list(range(0, iterations, log_every))
-    if rows[-1] != iterations - 1:
-        rows.append(iterations - 1)
+    rows = _logged_iterations(iterations, log_every, keep_outputs)
     row_of = {it: i for i, it in enumerate(rows)}
     history = torch.full((len(rows), len(columns)), math.nan, device=run_device, dtype=dtype)
     ratio_col = columns.index("ratio") if metrics_every else None

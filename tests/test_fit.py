@@ -87,6 +87,17 @@ def test_keep_outputs_and_ema(camera32):
     assert "psnr_avg" in result.history and result.output_avg is not None
 
 
+def test_kept_outputs_between_logged_rows(camera32):
+    # kept iterations get a history row even when log_every skips them
+    result = fit(Denoise(clean=camera32), model=_small(), iterations=12, log_every=5,
+                 metrics_every=0, keep_outputs=(3,), device="cpu", progress=False)
+    assert list(result.history["iteration"]) == [0, 3, 5, 10, 11]
+    assert sorted(result.snapshots) == [3]
+    with pytest.raises(ValueError, match=r"keep_outputs \[12\] lie outside"):
+        fit(Denoise(clean=camera32), model=_small(), iterations=12, keep_outputs=(12,),
+            device="cpu", progress=False)
+
+
 def test_backtracking_restores_weights(camera32):
     """A sabotaged step (weights blown up) is undone at the next check (SPEC §7)."""
     model = _small()
