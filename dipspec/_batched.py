@@ -16,7 +16,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,6 +28,7 @@ from ._fit import (
     _as_task,
     _check_loop,
     _default_model,
+    _history_frame,
     _is_controlled,
     _logged_iterations,
     _progress_bar,
@@ -569,19 +569,3 @@ def _backtrack_many(out: Tensor, observations: Tensor, params: list[Tensor],
     backtracks += drop
     return saved, torch.where(drop, saved_psnr, psnr_obs)
 
-
-def _history_frame(history: Tensor, rows: list[int], columns: list[str], last_iteration: int,
-                   measured: bool, stop_window: int,
-                   stop_eps: float) -> tuple[pd.DataFrame, int | None]:
-    """One member's history as ``fit`` returns it, and where the stopping rule fires."""
-    order = sorted(range(len(rows)), key=rows.__getitem__)
-    frame = pd.DataFrame(history[order].cpu().double().numpy(), columns=columns)
-    frame.insert(0, "iteration", [rows[i] for i in order])
-    frame = frame[frame["iteration"] <= last_iteration].reset_index(drop=True)
-    if not measured:
-        return frame, None
-    ratios = frame.dropna(subset=["ratio"])
-    stop = stopping.first_stop_iteration(ratios["ratio"].to_numpy().copy(), window=stop_window,
-                                         eps=stop_eps,
-                                         iterations=ratios["iteration"].to_numpy().copy())
-    return frame, None if stop is None else int(stop)

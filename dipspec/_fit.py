@@ -368,28 +368,36 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
             break
     bar.close()
 
-    order = sorted(range(len(rows)), key=rows.__getitem__)
-    table = history[order].cpu().double().numpy()
-    frame = pd.DataFrame(table, columns=columns)
-    frame.insert(0, "iteration", [rows[i] for i in order])
-    frame = frame[frame["iteration"] <= last_iteration].reset_index(drop=True)
-    if metrics_every:
-        measured = frame.dropna(subset=["ratio"])
-        stop_iteration = stopping.first_stop_iteration(
-            measured["ratio"].to_numpy().copy(), window=stop_window, eps=stop_eps,
-            iterations=measured["iteration"].to_numpy().copy())
-    else:
-        stop_iteration = None
+    frame, stop_iteration = _history_frame(history, rows, columns, last_iteration,
+                                           bool(metrics_every), stop_window, stop_eps)
     return FitResult(
         output=task.finalize(out).cpu(),
         best=None if best is None else task.finalize(best).cpu(),
         history=frame,
-        stop_iteration=None if stop_iteration is None else int(stop_iteration),
+        stop_iteration=stop_iteration,
         task=task, model=model, snapshots=snapshots,
         output_avg=None if output_avg is None else task.finalize(output_avg).cpu(),
         backtracks=int(backtracks), wall_time=time.perf_counter() - started,
         device=str(run_device), seed=seed,
     )
+
+
+def _history_frame(history: Tensor, rows: list[int], columns: list[str], last_iteration: int,
+                   measured: bool, stop_window: int,
+                   stop_eps: float) -> tuple[pd.DataFrame, int | None]:
+    """The history as ``FitResult.history`` (rows in iteration order, up to
+    ``last_iteration``), and where the stopping rule fires on it."""
+    order = sorted(range(len(rows)), key=rows.__getitem__)
+    frame = pd.DataFrame(history[order].cpu().double().numpy(), columns=columns)
+    frame.insert(0, "iteration", [rows[i] for i in order])
+    frame = frame[frame["iteration"] <= last_iteration].reset_index(drop=True)
+    if not measured:
+        return frame, None
+    ratios = frame.dropna(subset=["ratio"])
+    stop = stopping.first_stop_iteration(ratios["ratio"].to_numpy().copy(), window=stop_window,
+                                         eps=stop_eps,
+                                         iterations=ratios["iteration"].to_numpy().copy())
+    return frame, None if stop is None else int(stop)
 
 
 def _psnr_or_nan(image: Tensor, clean: Tensor | None) -> Tensor:
