@@ -25,6 +25,7 @@ from ._fit import (
     BACKTRACK_DROP_DB,
     METRIC_COLUMNS,
     FitResult,
+    _adam,
     _as_task,
     _check_loop,
     _default_model,
@@ -391,7 +392,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     net = _GroupedNet(model_list, channels_last=channels_last,
                       split_convs=run_device.type == "cpu" and _widest_conv(template) > 64 * 64)
     params = net.parameters()
-    optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
+    optimizer = _adam(params, lr, member_params=list(template.parameters()))
     generators = [torch.Generator(device=run_device).manual_seed(s + 1) for s in seed_list]
 
     log_every = log_every or iterations
