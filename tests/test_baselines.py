@@ -161,3 +161,30 @@ def test_large_networks_get_fused_adam_with_the_same_trajectory(monkeypatch):
                      dtype=torch.float64, progress=False)
         histories.append(result.history[["loss", "psnr"]].to_numpy())
     np.testing.assert_allclose(histories[0], histories[1], rtol=1e-9)
+
+
+def test_retain_freed_memory_raises_both_glibc_thresholds(monkeypatch):
+    import ctypes
+    import sys
+
+    from dipspec import baselines
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, option, value):
+            calls.append((option, value.value))
+            return 1
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+    assert baselines.retain_freed_memory() is True
+    assert calls == [(-3, 2**31 - 1), (-1, 2**31 - 1)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+
+    def no_glibc(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_glibc)
+    assert baselines.retain_freed_memory() is False
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert baselines.retain_freed_memory() is False
