@@ -56,6 +56,7 @@ __all__ = [
     "beats",
     "best_is",
     "build_architecture",
+    "check_updatable",
     "crop",
     "divergence_after_first_meeting",
     "divergences",
@@ -104,6 +105,7 @@ __all__ = [
     "trajectory_distance",
     "trajectory_pair",
     "trajectory_sweep",
+    "update_table",
     "white_noise",
     "write_table",
 ]
@@ -1032,9 +1034,7 @@ def write_table(rows: pd.DataFrame, folder: str | Path, provenance: Mapping,
               + "; Adam learning rates: "
               + ", ".join(f"{k} {v:g}" for k, v in provenance.get("learning_rates", {}).items())
               + f"; DIP = encoder–decoder of width {provenance.get('dip_channels')}, 5 scales, "
-              f"zero padding. Device "
-              f"{provenance.get('device')}, wall time {provenance.get('wall_time_s')} s, "
-              f"commit {provenance.get('commit')}."
+              f"zero padding. " + _run_description(provenance)
               + (f" {provenance['note']}" if provenance.get("note") else ""))
     paths = {"csv": folder / f"{stem}.csv", "md": folder / f"{stem}.md",
              "json": folder / f"{stem}.json"}
@@ -1045,6 +1045,78 @@ def write_table(rows: pd.DataFrame, folder: str | Path, provenance: Mapping,
         tmp.write_text(contents[key])
         tmp.replace(path)
     return paths
+
+
+#: Provenance fields that describe one run; a table updated column by column keeps them per
+#: architecture under ``"columns"``.
+_RUN_FIELDS = ("commit", "device", "torch", "wall_time_s", "psnr")
+#: Settings every column of one table must share.
+_SHARED_FIELDS = ("factor", "sigma", "seeds", "images")
+
+
+def check_updatable(folder: str | Path, provenance: Mapping,
+                    stem: str = "architectures") -> tuple[pd.DataFrame, dict]:
+    """The table in ``folder`` (rows, provenance), if fits with ``provenance`` may update it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` holds no ``<stem>.csv`` and ``<stem>.json``.
+    ValueError
+        If the table was run on other images, seeds, σ or downsampling factor.
+    """
+    folder = Path(folder)
+    csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
+    if not (csv_path.is_file() and json_path.is_file()):
+        raise FileNotFoundError(f"no table to update in {folder} (needs {stem}.csv and "
+                                f"{stem}.json); run without --update first")
+    old = json.loads(json_path.read_text())
+    for key in _SHARED_FIELDS:
+        if json.loads(json.dumps(provenance.get(key), default=str)) != old.get(key):
+            raise ValueError(f"the table in {folder} was run with {key} = {old.get(key)!r}, "
+                             f"these fits with {provenance.get(key)!r}; update it with the "
+                             f"same {key} or write a new table elsewhere")
+    return pd.read_csv(csv_path), old
+
+
+def update_table(rows: pd.DataFrame, folder: str | Path, provenance: Mapping,
+                 stem: str = "architectures") -> dict[str, Path]:
+    """Replace the columns of ``rows``' architectures in the table written to ``folder``.
+
+    The other architectures' rows stay as they are. Provenance is kept per column
+    (``"columns"``: commit, device, torch, wall time and PSNR reading of the run that produced
+    it), so a table assembled from several runs says where each column comes from. Raises as
+    :func:`check_updatable`.
+    """
+    old_rows, old = check_updatable(folder, provenance, stem)
+    replaced = list(dict.fromkeys(rows["architecture"]))
+    columns = old.get("columns") or {arch: {k: old.get(k) for k in _RUN_FIELDS}
+                                     for arch in dict.fromkeys(old_rows["architecture"])}
+    info = dict(old)
+    info["iterations"] = {**old.get("iterations", {}),
+                          **{a: provenance["iterations"][a] for a in replaced}}
+    info["learning_rates"] = {**old.get("learning_rates", {}),
+                              **provenance.get("learning_rates", {})}
+    info["columns"] = {**columns, **{a: {k: provenance.get(k) for k in _RUN_FIELDS}
+                                     for a in replaced}}
+    for key in ("commit", "wall_time_s") + (("dip_channels",) if "DIP" in replaced else ()):
+        info[key] = provenance.get(key)
+    merged = pd.concat([old_rows[~old_rows["architecture"].isin(replaced)], rows],
+                       ignore_index=True)
+    return write_table(merged, folder, info, stem)
+
+
+def _run_description(provenance: Mapping) -> str:
+    columns = provenance.get("columns")
+    if not columns:
+        return (f"Device {provenance.get('device')}, wall time {provenance.get('wall_time_s')} "
+                f"s, commit {provenance.get('commit')}.")
+    runs: dict[tuple, list[str]] = {}
+    for arch, run in columns.items():
+        runs.setdefault(tuple(run.get(k) for k in _RUN_FIELDS), []).append(arch)
+    return " ".join(f"{', '.join(archs)}: device {run[1]}, wall time {run[3]} s, commit "
+                    f"{run[0]}" + (f", PSNR {run[4]}" if run[4] else "") + "."
+                    for run, archs in runs.items())
 
 
 def machine() -> str:

@@ -78,6 +78,7 @@ _TABLE_EPILOG = """examples:
   dipspec table architectures --seeds 3 --out results
   dipspec table architectures --images Peppers --seeds 1 --iterations 20 --out /tmp/table
   dipspec table architectures --iterations DIP=2000,ReLUNet=5000 --dip-channels 128
+  dipspec table architectures --architectures Linear-2048 --iterations 300 --update
 """
 
 
@@ -109,6 +110,10 @@ def _table_parser(sub) -> None:
                        help="CPU threads for torch (default: torch's choice)")
     table.add_argument("--out", default="results",
                        help="folder for architectures.csv, .md and .json (default: ./results)")
+    table.add_argument("--update", action="store_true",
+                       help="replace only these architectures' columns of the table already "
+                            "in --out (same images, seeds and factor); provenance is kept "
+                            "per column")
     table.add_argument("--quiet", action="store_true", help="no line per finished fit")
 
 
@@ -273,20 +278,24 @@ def _table(args) -> Path:
                   f"{row['psnr']:.2f} dB at {row['best_iteration']} ({row['wall_time_s']:.0f} s)",
                   flush=True)
 
+    settings = dict(factor=args.factor, sigma="25/255", seeds=list(range(args.seeds)),
+                    images={k: list(v.shape[-2:]) for k, v in images.items()})
+    if args.update:  # before hours of fits, not after
+        chakrabarty.check_updatable(args.out, settings)
     started = time.perf_counter()
     rows = chakrabarty.architecture_table(
         images, seeds=range(args.seeds), iterations=iterations, architectures=architectures,
         dip_channels=args.dip_channels, device=device, on_row=report, log_every=args.log_every)
     wall = round(time.perf_counter() - started, 1)
     info = plots.provenance(
-        "table architectures", command="dipspec table architectures", factor=args.factor,
-        sigma="25/255", seeds=list(range(args.seeds)), iterations=iterations,
-        dip_channels=args.dip_channels, learning_rates=chakrabarty.LEARNING_RATES,
-        images={k: list(v.shape[-2:]) for k, v in images.items()},
+        "table architectures", command="dipspec table architectures", **settings,
+        iterations=iterations, dip_channels=args.dip_channels,
+        learning_rates=chakrabarty.LEARNING_RATES,
         psnr=f"best over the trajectory (oracle), read every {args.log_every} iteration(s)",
         device=chakrabarty.machine() if device.type == "cpu" else str(device),
         torch=torch.__version__, wall_time_s=wall)
-    paths = chakrabarty.write_table(rows, args.out, info)
+    write = chakrabarty.update_table if args.update else chakrabarty.write_table
+    paths = write(rows, args.out, info)
     print(f"{len(rows)} fits in {wall:.0f} s; table in {paths['md'].resolve()}")
     return paths["md"]
 

@@ -151,6 +151,43 @@ def test_table_command_on_one_image(paper_data, tmp_path, capsys):
     assert "wall_time_s" in info and "commit" in info and "device" in info
     assert "| House |" in (tmp_path / "architectures.md").read_text()
 
+    # --update re-runs one column and keeps the others with their own provenance
+    code = main(["table", "architectures", "--images", "House", "--seeds", "1",
+                 "--architectures", "ReLUNet", "--iterations", "4", "--update",
+                 "--out", str(tmp_path), "--device", "cpu", "--quiet"])
+    assert code == 0
+    updated = pd.read_csv(tmp_path / "architectures.csv")
+    assert sorted(updated["architecture"]) == sorted(cm.ARCHITECTURES)
+    assert dict(zip(updated["architecture"], updated["iterations"])) == {
+        "DIP": 3, "DIP Linear-128": 3, "DIP Linear-2048": 3, "ReLUNet": 4}
+    pd.testing.assert_frame_equal(updated[updated["architecture"] != "ReLUNet"],
+                                  rows[rows["architecture"] != "ReLUNet"])
+    info = json.loads((tmp_path / "architectures.json").read_text())
+    assert info["iterations"]["ReLUNet"] == 4 and info["iterations"]["DIP"] == 3
+    assert set(info["columns"]) == set(cm.ARCHITECTURES)
+    assert info["columns"]["ReLUNet"]["wall_time_s"] != info["columns"]["DIP"]["wall_time_s"]
+
+
+def test_update_table_checks_the_table_it_updates(tmp_path, capsys):
+    settings = {"device": "cpu", "factor": 4, "seeds": [0, 1, 2], "iterations": {"DIP": 5},
+                "images": {"a": [8, 8], "b": [8, 8]}, "commit": "aaa", "wall_time_s": 9}
+    with pytest.raises(FileNotFoundError, match="no table to update"):
+        cm.update_table(_fake_rows(), tmp_path, settings)
+    cm.write_table(_fake_rows(), tmp_path, settings)
+    with pytest.raises(ValueError, match="seeds"):
+        cm.update_table(_fake_rows(), tmp_path, {**settings, "seeds": [0]})
+    newer = _fake_rows().query("architecture == 'ReLUNet'").assign(psnr=40.0, iterations=7)
+    paths = cm.update_table(newer, tmp_path, {**settings, "iterations": {"ReLUNet": 7},
+                                              "commit": "bbb", "wall_time_s": 3})
+    table = cm.summarise_table(pd.read_csv(paths["csv"]))
+    assert table.loc["a", "ReLUNet"] == "40.00 ± 0.00" and table.loc["a", "DIP"] == "21.00 ± 0.82"
+    header = paths["md"].read_text().splitlines()[0]
+    assert "DIP, DIP Linear-128, DIP Linear-2048: device cpu, wall time 9 s, commit aaa" in header
+    assert "ReLUNet: device cpu, wall time 3 s, commit bbb" in header
+    # the CLI checks before it fits anything
+    assert main(["table", "architectures", "--update", "--out", str(tmp_path / "none")]) == 2
+    assert "no table to update" in capsys.readouterr().err
+
 
 def test_table_oracle_read_every_k_iterations(paper_data, tmp_path):
     images = cm.table_images(4, ["House"])
