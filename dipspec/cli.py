@@ -282,18 +282,19 @@ def _table(args) -> Path:
                     images={k: list(v.shape[-2:]) for k, v in images.items()})
     if args.update:  # before hours of fits, not after
         chakrabarty.check_updatable(args.out, settings)
-    started = time.perf_counter()
-    rows = chakrabarty.architecture_table(
-        images, seeds=range(args.seeds), iterations=iterations, architectures=architectures,
-        dip_channels=args.dip_channels, device=device, on_row=report, log_every=args.log_every)
-    wall = round(time.perf_counter() - started, 1)
+    # provenance first: the commit is the code that runs, not the checkout hours later
     info = plots.provenance(
         "table architectures", command="dipspec table architectures", **settings,
         iterations=iterations, dip_channels=args.dip_channels,
         learning_rates=chakrabarty.LEARNING_RATES,
         psnr=f"best over the trajectory (oracle), read every {args.log_every} iteration(s)",
         device=chakrabarty.machine() if device.type == "cpu" else str(device),
-        torch=torch.__version__, wall_time_s=wall)
+        torch=torch.__version__)
+    started = time.perf_counter()
+    rows = chakrabarty.architecture_table(
+        images, seeds=range(args.seeds), iterations=iterations, architectures=architectures,
+        dip_channels=args.dip_channels, device=device, on_row=report, log_every=args.log_every)
+    wall = info["wall_time_s"] = round(time.perf_counter() - started, 1)
     write = chakrabarty.update_table if args.update else chakrabarty.write_table
     paths = write(rows, args.out, info)
     print(f"{len(rows)} fits in {wall:.0f} s; table in {paths['md'].resolve()}")
