@@ -1085,8 +1085,9 @@ def update_table(rows: pd.DataFrame, folder: str | Path, provenance: Mapping,
 
     The other architectures' rows stay as they are. Provenance is kept per column
     (``"columns"``: commit, device, torch, wall time and PSNR reading of the run that produced
-    it), so a table assembled from several runs says where each column comes from. Raises as
-    :func:`check_updatable`.
+    it), so a table assembled from several runs says where each column comes from. The old
+    table's ``"note"`` is dropped (it described the replaced columns); ``provenance`` may bring
+    a new one. Raises as :func:`check_updatable`.
     """
     old_rows, old = check_updatable(folder, provenance, stem)
     replaced = list(dict.fromkeys(rows["architecture"]))
@@ -1101,6 +1102,9 @@ def update_table(rows: pd.DataFrame, folder: str | Path, provenance: Mapping,
                                      for a in replaced}}
     for key in ("commit", "wall_time_s") + (("dip_channels",) if "DIP" in replaced else ()):
         info[key] = provenance.get(key)
+    info.pop("note", None)  # it spoke of the columns as they were
+    if provenance.get("note"):
+        info["note"] = provenance["note"]
     merged = pd.concat([old_rows[~old_rows["architecture"].isin(replaced)], rows],
                        ignore_index=True)
     return write_table(merged, folder, info, stem)

@@ -173,7 +173,7 @@ def test_update_table_checks_the_table_it_updates(tmp_path, capsys):
                 "images": {"a": [8, 8], "b": [8, 8]}, "commit": "aaa", "wall_time_s": 9}
     with pytest.raises(FileNotFoundError, match="no table to update"):
         cm.update_table(_fake_rows(), tmp_path, settings)
-    cm.write_table(_fake_rows(), tmp_path, settings)
+    cm.write_table(_fake_rows(), tmp_path, {**settings, "note": "ReLUNet still rising."})
     with pytest.raises(ValueError, match="seeds"):
         cm.update_table(_fake_rows(), tmp_path, {**settings, "seeds": [0]})
     newer = _fake_rows().query("architecture == 'ReLUNet'").assign(psnr=40.0, iterations=7)
@@ -184,6 +184,7 @@ def test_update_table_checks_the_table_it_updates(tmp_path, capsys):
     header = paths["md"].read_text().splitlines()[0]
     assert "DIP, DIP Linear-128, DIP Linear-2048: device cpu, wall time 9 s, commit aaa" in header
     assert "ReLUNet: device cpu, wall time 3 s, commit bbb" in header
+    assert "still rising" not in header  # the old note spoke of the replaced column
     # the CLI checks before it fits anything
     assert main(["table", "architectures", "--update", "--out", str(tmp_path / "none")]) == 2
     assert "no table to update" in capsys.readouterr().err
