@@ -22,14 +22,12 @@ its ratio to the first. Absolute times only mean something next to the device li
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import resource
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+from run import device_name, peak_rss_bytes  # benchmarks/run.py, beside this script
 
 from dipspec.baselines import LinearDIP, retain_freed_memory
 
@@ -64,9 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
     code = torch.randn(1, 3, args.size, args.size, generator=generator)
     target = torch.rand(1, 3, args.size, args.size, generator=generator)
     params = list(net.parameters())
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
-          f"torch {torch.__version__}, {args.threads} threads; LinearDIP({args.width}) at "
-          f"{args.size}x{args.size}: {sum(p.numel() for p in params):.3g} parameters")
+    print(f"{device_name(torch.device('cpu'), args.threads)}, torch {torch.__version__}; "
+          f"LinearDIP({args.width}) at {args.size}x{args.size}: "
+          f"{sum(p.numel() for p in params):.3g} parameters")
 
     phases = {}
     for name, kwargs in (("foreach", dict(foreach=True)), ("fused", dict(fused=True)),
@@ -82,8 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("| phase | median step (s) | ratio to foreach |\n|---|---:|---:|")
     for name, seconds in phases.items():
         print(f"| {name} | {seconds:.3f} | {seconds / base:.2f} |")
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"peak RSS {peak_gib:.1f} GiB")
+    print(f"peak RSS {peak_rss_bytes() / 2**30:.1f} GiB")
     return phases
 
 
