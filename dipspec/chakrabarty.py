@@ -1115,12 +1115,16 @@ def _run_description(provenance: Mapping) -> str:
     if not columns:
         return (f"Device {provenance.get('device')}, wall time {provenance.get('wall_time_s')} "
                 f"s, commit {provenance.get('commit')}.")
-    runs: dict[tuple, list[str]] = {}
+    runs: dict[tuple, list[str]] = {}  # one run's fields -> the columns it produced
     for arch, run in columns.items():
         runs.setdefault(tuple(run.get(k) for k in _RUN_FIELDS), []).append(arch)
-    return " ".join(f"{', '.join(archs)}: device {run[1]}, wall time {run[3]} s, commit "
-                    f"{run[0]}" + (f", PSNR {run[4]}" if run[4] else "") + "."
-                    for run, archs in runs.items())
+    parts = []
+    for values, archs in runs.items():
+        run = dict(zip(_RUN_FIELDS, values))
+        parts.append(f"{', '.join(archs)}: device {run['device']}, wall time "
+                     f"{run['wall_time_s']} s, commit {run['commit']}"
+                     + (f", PSNR {run['psnr']}" if run["psnr"] else "") + ".")
+    return " ".join(parts)
 
 
 def machine() -> str:
