@@ -62,7 +62,7 @@ from torch import Tensor, nn
 
 import dipspec
 from dipspec import metrics, spectral, stopping
-from dipspec._fit import _backtrack
+from dipspec.fitting.instruments import backtrack
 from dipspec.layers import LipschitzConv2d, precompute_sigma_max, set_sigma_method
 from dipspec.models import Decoder, controlled_layers, make_input
 from dipspec.presets import PAPER, QUICK
@@ -152,7 +152,8 @@ class Step:
         self.forward = torch.compile(model) if "compile" in flags else model
         self.history = torch.zeros(64, 8 + 2, device=device)
         self.snapshot = None
-        self.backtracks = torch.zeros((), dtype=torch.int64, device=device)
+        self.backtracks = torch.zeros(1, dtype=torch.int64, device=device)
+        self.enabled = torch.ones(1, dtype=torch.bool, device=device)
         self.iteration = 0
         self.host_snapshot: dict | None = None
         self.last = problem.observation
@@ -185,8 +186,8 @@ class Step:
                          torch.stack([blur, sharp, blur / sharp])])
         self.history[self.iteration % len(self.history), : len(row)] = row
         if self.iteration % BACKTRACK_EVERY == 0:
-            self.snapshot = _backtrack(self.iteration, out, p.observation, self.params,
-                                       self.optimizer, self.snapshot, self.backtracks)
+            self.snapshot = backtrack(out, p.observation, self.params, self.optimizer,
+                                      self.snapshot, self.backtracks, self.enabled)
 
     def _naive_instruments(self, out: Tensor) -> None:
         p = self.problem

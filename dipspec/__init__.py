@@ -13,8 +13,7 @@ torch.Size([1, 1, 32, 32])
 """
 
 from . import data, layers, metrics, models, presets, spectral, stopping, tasks
-from ._batched import fit_many
-from ._fit import FitResult, fit
+from .fitting import FitResult, fit, fit_many
 
 __all__ = [
     "FitResult",

@@ -25,7 +25,7 @@ _EPILOG = """examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .models import UPSAMPLE_MODES
+    from .nn import UPSAMPLE_MODES
     from .tasks import TASKS
 
     parser = argparse.ArgumentParser(
@@ -151,9 +151,10 @@ def _task(args, image):
 def _run(args) -> Path:
     import torch
 
-    from . import data, plots, presets
-    from ._fit import fit
-    from .models import Decoder
+    from . import data, presets
+    from .fitting import fit
+    from .nn import Decoder
+    from .viz import plots
 
     device = presets.resolve_device(args.device)
     preset = presets.resolve(args.preset, device)
@@ -218,7 +219,7 @@ def _summary_figure(result, task, plots):
 
 
 def _architecture_names(names: list[str] | None) -> list[str]:
-    from .chakrabarty import ARCHITECTURES
+    from .experiments.chakrabarty import ARCHITECTURES
 
     if not names:
         return list(ARCHITECTURES)
@@ -260,11 +261,14 @@ def _table(args) -> Path:
 
     import torch
 
-    from . import baselines, chakrabarty, plots, presets
+    from . import presets
+    from .experiments import chakrabarty
+    from .nn import retain_freed_memory
+    from .viz import plots
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    baselines.retain_freed_memory()  # DIP Linear-2048 steps 3-4x faster on a CPU
+    retain_freed_memory()  # DIP Linear-2048 steps 3-4x faster on a CPU
     if min(args.seeds, args.factor, args.dip_channels, args.log_every) < 1:
         raise UsageError("--seeds, --factor, --dip-channels and --log-every must be >= 1")
     architectures = _architecture_names(args.architectures)

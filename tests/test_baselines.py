@@ -141,20 +141,20 @@ def test_relunet_minibatch_only_fit_equals_whole_image_fit():
 def test_large_networks_get_fused_adam_with_the_same_trajectory(monkeypatch):
     # Linear-2048's weight matrices make the multi-tensor Adam the slowest part of a CPU
     # step, so big networks switch to the fused kernel: same rule, same trajectory.
-    from dipspec import _fit
+    from dipspec.fitting import engine
 
     small = [torch.zeros(16, 16)]
-    assert not _fit._adam(small, 1e-3).defaults["fused"]
-    assert _fit._adam([torch.zeros(1 << 22)], 1e-3).defaults["fused"]
+    assert not engine.adam(small, 1e-3).defaults["fused"]
+    assert engine.adam([torch.zeros(1 << 22)], 1e-3).defaults["fused"]
     # fit_many decides by one member's tensors, not by the stacked ones
-    assert not _fit._adam([torch.zeros(8 << 20)], 1e-3,
+    assert not engine.adam([torch.zeros(8 << 20)], 1e-3,
                           member_params=[torch.zeros(1 << 20)]).defaults["fused"]
 
     clean = torch.rand(1, 1, 12, 12, dtype=torch.float64,
                        generator=torch.Generator().manual_seed(0))
     histories = []
     for threshold in (1, 1 << 40):
-        monkeypatch.setattr(_fit, "FUSED_ADAM_MIN_NUMEL", threshold)
+        monkeypatch.setattr(engine, "FUSED_ADAM_MIN_NUMEL", threshold)
         net = LinearDIP(32, (12, 12), out_channels=1, depth=3, seed=2)
         result = fit(Denoise(clean=clean, seed=1), model=net, iterations=40, lr=1e-3,
                      input_kind="noise", metrics_every=0, device="cpu",

@@ -12,8 +12,8 @@ import torch
 
 import dipspec
 from dipspec import fit, fit_many
-from dipspec._batched import _backtrack_many, _GroupedNet
-from dipspec._fit import _backtrack
+from dipspec.fitting.grouped import GroupedNet
+from dipspec.fitting.instruments import backtrack
 from dipspec.layers import set_sigma_method
 from dipspec.models import ConvNet, Decoder, SkipNet, make_input
 from dipspec.tasks import Denoise, Inpaint, SuperResolve
@@ -142,9 +142,11 @@ def test_float32_matches_sequential_at_paper_settings(astronaut40):
     Only the order of the sums inside the grouped convolutions differs (about 1e-7 relative per
     step). Training can amplify such differences: in a 16-channel, 3-stage decoder, plain DIP
     turns a 1e-6 change of the initial weights into about 1e-2 at the output within 20
-    iterations, for sequential fits alike. In this small decoder the 20-iteration runs agree to
-    about 5e-6 relative (measured), so the tolerance leaves a 20x margin; exact agreement of
-    the logic is the float64 tests' job.
+    iterations, for sequential fits alike. How far depends on the CPU's kernels: the
+    20-iteration runs agreed to about 5e-6 relative on one machine and to 5.9e-5 absolute
+    (one pixel of 4800; the rest within 1e-5) on another (2026-12, the same code before and
+    after the one-engine refactor). The tolerance leaves a 3x margin over the larger; exact
+    agreement of the logic is the float64 tests' job.
     """
     task = Denoise(clean=astronaut40, seed=0)
     spec = ((None, 0), (1.4, 1), (None, 2))
@@ -157,7 +159,7 @@ def test_float32_matches_sequential_at_paper_settings(astronaut40):
     batched = fit_many(task, models(), seeds=seeds, iterations=20, device="cpu", progress=False)
     # conv biases before the mean-only batch norm have zero true gradient: Adam turns their
     # rounding noise into steps that never reach the output, so weights are not compared
-    _assert_same(sequential, batched, rtol=1e-4, atol=1e-5, params=False)
+    _assert_same(sequential, batched, rtol=1e-4, atol=2e-4, params=False)
 
 
 # --- per-member stopping ------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_grouped_network_equals_each_model(split_convs, channels_last, upsample)
     models = [Decoder(out_channels=3, channels=6, stages=2, upsample=upsample, seed=seed,
                       lipschitz_lambda=lam, gaussian_sigma=sigma).double()
               for seed, lam, sigma in ((0, None, 0.5), (1, 0.7, 1.0), (2, 1.5, 0.5))]
-    net = _GroupedNet(models, channels_last=channels_last, split_convs=split_convs)
+    net = GroupedNet(models, channels_last=channels_last, split_convs=split_convs)
     codes = [make_input("fourier", 32, (3, 2), seed=seed).double() for seed in range(3)]
     out = net.forward(torch.cat(codes, dim=1))
     (out.square().sum(dim=(1, 2, 3)) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
@@ -253,25 +255,29 @@ def test_backtracking_restores_only_the_member_that_collapsed():
     optimizer.step()
     backtracks = torch.zeros(2, dtype=torch.int64)
     enabled = torch.tensor([True, True])
-    snapshot = _backtrack_many(good, observation, params, optimizer, None, backtracks, enabled)
+    snapshot = backtrack(good, observation, params, optimizer, None, backtracks, enabled)
     kept = params[0].detach().clone()
     with torch.no_grad():
         params[0].add_(5.0)
     bad = good.clone()
     bad[1] = 1 - observation[1]  # member 1 collapses, member 0 does not
-    _backtrack_many(bad, observation, params, optimizer, snapshot, backtracks, enabled)
+    backtrack(bad, observation, params, optimizer, snapshot, backtracks, enabled)
     assert backtracks.tolist() == [0, 1]
     torch.testing.assert_close(params[0][0], kept[0] + 5.0)
     torch.testing.assert_close(params[0][1], kept[1])
-    # member by member, fit's own check makes the same decision
+    # one member with its own (unstacked) tensors, as fit runs it: the same decision
     single = [torch.randn(3).requires_grad_()]
     opt = torch.optim.Adam(single, lr=0.1)
     single[0].grad = torch.ones(3)
     opt.step()
-    count = torch.zeros((), dtype=torch.int64)
-    snap = _backtrack(0, good[1:], observation[1:], single, opt, None, count)
-    _backtrack(1, bad[1:], observation[1:], single, opt, snap, count)
+    count = torch.zeros(1, dtype=torch.int64)
+    snap = backtrack(good[1:], observation[1:], single, opt, None, count, enabled[1:])
+    kept_single = single[0].detach().clone()
+    with torch.no_grad():
+        single[0].add_(5.0)
+    backtrack(bad[1:], observation[1:], single, opt, snap, count, enabled[1:])
     assert int(count) == 1
+    torch.testing.assert_close(single[0].detach(), kept_single)
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import torch
 
 from dipspec import chakrabarty as cm
 from dipspec.cli import main
+from dipspec.experiments.chakrabarty import tables
 from dipspec.tasks import Denoise
 
 PAPER_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "paper-data"
@@ -265,7 +266,7 @@ def test_smoothness_helpers():
 
 def test_read_table_from_results_stem(tmp_path, monkeypatch):
     cm.write_table(_fake_rows(), tmp_path, {"device": "cpu"})
-    monkeypatch.setattr(cm, "results_path",
+    monkeypatch.setattr(tables, "results_path",  # where read_table looks it up
                         lambda stem, suffix=".csv": tmp_path / f"{stem}{suffix}")
     rows = cm.read_table("architectures")
     assert cm.best_is(rows, "ReLUNet") and cm.gain_over_noisy(rows, "DIP") == pytest.approx(6.0)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dipspec import data, experiments, tasks
-from dipspec._fit import FitResult
+from dipspec.fitting import FitResult
 from dipspec.presets import PAPER, QUICK
 
 

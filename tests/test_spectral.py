@@ -8,14 +8,8 @@ import torch
 from reference import CASES, DEVICES, grey_np, nchw
 from skimage import data, filters, transform
 
-from dipspec.spectral import (
-    FrequencyBandCorrespondence,
-    _band_weights,
-    _fbc,
-    fbc,
-    radial_profile,
-    to_grey,
-)
+from dipspec.measure.fbc import _band_weights, _fbc
+from dipspec.spectral import FrequencyBandCorrespondence, fbc, radial_profile, to_grey
 
 
 def _fbc_numpy(out: np.ndarray, ref: np.ndarray, bands: int = 5) -> np.ndarray:

@@ -10,11 +10,9 @@ from scipy.signal import convolve2d
 from skimage import data, filters, transform
 from skimage.measure import blur_effect
 
+from dipspec.measure.blur import _blur_sharpness_ratio, _blurriness, _mlv_sharpness
 from dipspec.stopping import (
     AutoStop,
-    _blur_sharpness_ratio,
-    _blurriness,
-    _mlv_sharpness,
     blur_sharpness_ratio,
     blurriness,
     first_stop_iteration,

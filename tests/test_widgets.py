@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("ipywidgets")
 
 from dipspec import data, experiments, tasks, widgets  # noqa: E402
-from dipspec._fit import FitResult  # noqa: E402
+from dipspec.fitting import FitResult  # noqa: E402
 
 
 @pytest.fixture(scope="module")

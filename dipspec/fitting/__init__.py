@@ -1,6 +1,18 @@
-"""TEMPORARY skeleton during the house refactor: re-exports the old loop modules."""
+"""Fitting: one engine that runs K ≥ 1 deep-image-prior fits, and its two faces.
 
-from .._batched import fit_many
-from .._fit import FBC_COLUMNS, METRIC_COLUMNS, FitResult, fit, padded_size
+- :func:`fit` — one fit; :func:`fit_many` — K fits of one architecture as one computation.
+- :mod:`~dipspec.fitting.engine` — the loop (step, instruments, backtracking, averaging, stop
+  rule, callbacks, history), written once for both.
+- :mod:`~dipspec.fitting.single` / :mod:`~dipspec.fitting.grouped` — how one model, or K
+  decoders stacked into one grouped network, take a step.
 
-__all__ = ["FBC_COLUMNS", "METRIC_COLUMNS", "FitResult", "fit", "fit_many", "padded_size"]
+The folder is ``fitting`` rather than ``fit`` so that ``dipspec.fit`` stays the function.
+"""
+
+from .api import fit, fit_many
+from .engine import Settings
+from .result import FBC_COLUMNS, METRIC_COLUMNS, FitResult
+from .single import padded_size
+
+__all__ = ["FBC_COLUMNS", "METRIC_COLUMNS", "FitResult", "Settings", "fit", "fit_many",
+           "padded_size"]

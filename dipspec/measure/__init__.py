@@ -1,10 +1,33 @@
-"""TEMPORARY skeleton during the house refactor: re-exports the old meter modules."""
+"""Meters: tensors in, tensors out, never importing a network or a task (SPEC §5, §6).
 
-from ..metrics import *  # noqa: F403
-from ..metrics import __all__ as _q
-from ..spectral import *  # noqa: F403
-from ..spectral import __all__ as _s
-from ..stopping import *  # noqa: F403
-from ..stopping import __all__ as _t
+- `grey`: the reference's grey conversion.
+- `fbc`: frequency-band correspondence and the radial power spectrum (SPEC §5).
+- `blur`: blurriness, MLV sharpness and their ratio, the stopping signal (SPEC §6).
+- `stop_rules`: the paper's window rule, offline and online (SPEC §6).
+- `quality`: full-reference PSNR and SSIM.
 
-__all__ = sorted(set(_q) | set(_s) | set(_t))
+The private cores (``_fbc``, ``_blurriness``, ``_mlv_sharpness``, ``_psnr`` …) skip the checks,
+so the training loop may call them every iteration.
+"""
+
+from .blur import blur_sharpness_ratio, blurriness, mlv_sharpness, ratio_defined
+from .fbc import FrequencyBandCorrespondence, fbc, radial_profile
+from .fbc import _radial_weights as _radial_weights
+from .grey import to_grey
+from .quality import psnr, ssim
+from .stop_rules import AutoStop, first_stop_iteration
+
+__all__ = [
+    "AutoStop",
+    "FrequencyBandCorrespondence",
+    "blur_sharpness_ratio",
+    "blurriness",
+    "fbc",
+    "first_stop_iteration",
+    "mlv_sharpness",
+    "psnr",
+    "radial_profile",
+    "ratio_defined",
+    "ssim",
+    "to_grey",
+]

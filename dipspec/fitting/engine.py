@@ -1,0 +1,338 @@
+"""The engine: one loop that runs K ≥ 1 DIP fits (SPEC §1, §5–§7).
+
+:func:`~dipspec.fit` is this engine with one member, :func:`~dipspec.fit_many` with K, so each
+feature of the loop (the step, the instruments, backtracking, output averaging, the stop rule,
+callbacks, the history) exists once, here. Everything per iteration stays on the device: the
+instruments return ``(K, …)`` tensors written into a device-side history, the oracle image and
+the backtracking snapshot are updated with ``torch.where`` rather than host decisions, and the
+host reads values only when it logs (callbacks, the progress bar, the stop rule) or at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from ..measure import AutoStop, first_stop_iteration
+from ..nn import make_input
+from ..tasks import Task
+from .grouped import GroupedNet, widest_conv
+from .instruments import backtrack, instruments, measured, psnr_or_nan
+from .result import METRIC_COLUMNS, FitResult
+from .single import Crop, SingleNet, padded_size
+
+__all__ = ["FUSED_ADAM_MIN_NUMEL", "Settings", "adam", "logged_iterations", "run"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The loop's settings, shared by every member (see :func:`dipspec.fit` for each)."""
+
+    iterations: int
+    lr: float = 1e-3
+    input_kind: str = "fourier"
+    reg_noise_std: float = 0.0
+    ema: float | None = None
+    backtrack_every: int = 10
+    log_every: int = 1
+    metrics_every: int = 1
+    auto_stop: bool = False
+    stop_window: int = 100
+    stop_eps: float = 0.01
+    keep_outputs: tuple[int, ...] = ()
+    progress: bool | None = None
+    dtype: torch.dtype = torch.float32
+    channels_last: bool = True
+
+
+#: Parameters of at least this many elements make a fit use PyTorch's fused Adam.
+FUSED_ADAM_MIN_NUMEL = 1 << 22
+
+
+def adam(params: Iterable[Tensor], lr: float,
+         member_params: Iterable[Tensor] | None = None) -> torch.optim.Adam:
+    """Adam as every fit here runs it (same update rule in both forms).
+
+    The multi-tensor (``foreach``) form writes several temporaries of the parameters' size:
+    negligible for the decoders, but 1–2 s per step on a CPU for DIP Linear-2048's
+    2.8·10⁸ weights, where the fused kernel (one pass) takes 0.08 s. Networks with a tensor of
+    at least :data:`FUSED_ADAM_MIN_NUMEL` elements therefore get the fused kernel. The others
+    keep ``foreach``: the fused CPU kernel rounds vector lanes and the tail differently, so a
+    stacked :func:`~dipspec.fit_many` member would no longer match its sequential fit.
+    ``member_params`` are one network's parameters when ``params`` are stacked ones.
+    """
+    params = list(params)
+    largest = max((p.numel() for p in (params if member_params is None else member_params)),
+                  default=0)
+    fused = (largest >= FUSED_ADAM_MIN_NUMEL
+             and all(p.device.type in ("cpu", "cuda")
+                     and p.dtype in (torch.float32, torch.float64) for p in params))
+    return torch.optim.Adam(params, lr=lr, fused=fused, foreach=not fused)
+
+
+def logged_iterations(iterations: int, log_every: int, keep_outputs: Sequence[int]) -> list[int]:
+    """Iterations with a history row: every ``log_every``-th, the last, and the kept ones."""
+    outside = [i for i in keep_outputs if not 0 <= i < iterations]
+    if outside:
+        raise ValueError(f"keep_outputs {outside} lie outside the fit's iterations "
+                         f"0..{iterations - 1}")
+    return sorted(set(range(0, iterations, log_every)) | {iterations - 1}
+                  | {int(i) for i in keep_outputs})
+
+
+class _History:
+    """The device-side history of K members: one row per logged or measured iteration."""
+
+    def __init__(self, k: int, settings: Settings, device: torch.device) -> None:
+        self.columns = ["loss", "psnr"] + (["psnr_avg"] if settings.ema else [])
+        if settings.metrics_every:
+            self.columns += list(METRIC_COLUMNS)
+        log_every = settings.log_every or settings.iterations
+        self.rows = logged_iterations(settings.iterations, log_every, settings.keep_outputs)
+        self.row_of = {it: i for i, it in enumerate(self.rows)}
+        self.table = torch.full((k, len(self.rows), len(self.columns)), math.nan, device=device,
+                                dtype=settings.dtype)
+        self.settings = settings
+
+    def record(self, it: int, vector: Tensor) -> int:
+        """Write the ``(K, n)`` readings of ``it`` (NaN-padded when not measured); its row."""
+        k, width = self.table.shape[0], len(self.columns)
+        if vector.shape[1] < width:
+            vector = torch.cat([vector, vector.new_full((k, width - vector.shape[1]), math.nan)],
+                               dim=1)
+        row = self.row_of.get(it)
+        if row is None:  # measured but not logged: the stop rule still sees the ratio
+            row = len(self.rows)
+            self.rows.append(it)
+            self.table = torch.cat([self.table, vector[:, None]], dim=1)
+        else:
+            self.table[:, row] = vector
+        return row
+
+    def frame(self, member: int, last_iteration: int) -> tuple[pd.DataFrame, int | None]:
+        """``FitResult.history`` of one member (rows in iteration order, up to
+        ``last_iteration``), and where the stopping rule (SPEC §6) fires on it."""
+        order = sorted(range(len(self.rows)), key=self.rows.__getitem__)
+        frame = pd.DataFrame(self.table[member, order].cpu().double().numpy(),
+                             columns=self.columns)
+        frame.insert(0, "iteration", [self.rows[i] for i in order])
+        frame = frame[frame["iteration"] <= last_iteration].reset_index(drop=True)
+        if not self.settings.metrics_every:
+            return frame, None
+        ratios = frame.dropna(subset=["ratio"])
+        stop = first_stop_iteration(ratios["ratio"].to_numpy().copy(),
+                                    window=self.settings.stop_window, eps=self.settings.stop_eps,
+                                    iterations=ratios["iteration"].to_numpy().copy())
+        return frame, None if stop is None else int(stop)
+
+
+class _Members:
+    """The K members' data on the device: observations, references, clean images, codes."""
+
+    def __init__(self, tasks: list[Task], seeds: list[int], model: nn.Module,
+                 settings: Settings, device: torch.device) -> None:
+        dtype = settings.dtype
+        self.tasks = [t.to(device) for t in tasks]
+        self.k = len(tasks)
+        self.observations = torch.cat([t.observation.to(dtype) for t in self.tasks])
+        self.references = torch.cat([t.reference.to(dtype) for t in self.tasks])
+        self.has_clean = torch.tensor([t.clean is not None for t in self.tasks], device=device)
+        height, width = self.tasks[0].output_size
+        channels = self.tasks[0].channels
+        # Members without a clean image get zeros here and NaN PSNR.
+        self.cleans = torch.cat([
+            t.clean.to(dtype) if t.clean is not None else
+            torch.zeros(1, channels, height, width, device=device, dtype=dtype)
+            for t in self.tasks]) if bool(self.has_clean.any()) else None
+        self.crop = Crop.centred(height, width, model)
+        code_channels, code_h, code_w = model.input_shape(*padded_size(height, width, model))
+        self.codes = [make_input(settings.input_kind, code_channels, (code_h, code_w),
+                                 seed=s).to(device, dtype) for s in seeds]
+        self.reg_noise_std = settings.reg_noise_std
+
+    def code(self, generators: list[torch.Generator]) -> Tensor:
+        """The network input of this step: each member's ``z``, perturbed (``reg_noise_std``)."""
+        codes = self.codes
+        if self.reg_noise_std:
+            codes = [z + self.reg_noise_std * torch.randn(z.shape, generator=g, device=z.device,
+                                                          dtype=z.dtype)
+                     for z, g in zip(codes, generators)]
+        return codes[0] if self.k == 1 else torch.cat(codes, dim=1)
+
+
+
+def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_on: list[bool],
+        settings: Settings, device: torch.device,
+        callbacks: Iterable[Callable[[dict], bool | None]] = (),
+        with_ratio: bool = True) -> list[FitResult]:
+    """Run K fits, checked and resolved by :func:`dipspec.fit` / :func:`dipspec.fit_many`.
+
+    One member runs its model as it is (:class:`~dipspec.fitting.single.SingleNet`), K > 1
+    members as one grouped network (:class:`~dipspec.fitting.grouped.GroupedNet`); the loop is
+    the same. A member that stops (the rule or a callback) is frozen at that iteration while
+    the others carry on; the run ends when every member has stopped.
+    """
+    s, k, dtype = settings, len(tasks), settings.dtype
+    members = _Members(tasks, seeds, models[0], s, device)
+    models = [m.to(device, dtype).train() for m in models]
+    # each member's own generator: input perturbation, then pixel minibatches
+    generators = [torch.Generator(device=device).manual_seed(seed + 1) for seed in seeds]
+    net = _network(models, members, generators, s, device)
+    params = net.parameters()
+    optimizer = adam(params, s.lr, net.member_parameters())
+    log = _History(k, s, device)
+    best = None if members.cleans is None else torch.zeros_like(members.cleans)
+    best_psnr = torch.full((k,), -math.inf, device=device, dtype=dtype)
+    output_avg = snapshot = None
+    backtrack_mask = torch.tensor(backtrack_on, device=device)
+    backtracks = torch.zeros(k, device=device, dtype=torch.int64)
+    active = torch.ones(k, device=device, dtype=torch.bool)
+    stoppers = [AutoStop(window=s.stop_window, eps=s.stop_eps) for _ in range(k)
+                ] if s.auto_stop else []
+    callbacks, keep = list(callbacks), set(s.keep_outputs)
+    snapshots: list[dict[int, Tensor]] = [{} for _ in range(k)]
+    finished: dict[int, dict] = {}  # member -> its frozen FitResult fields
+    last: dict[int, int] = {}  # member -> its last iteration
+    bar = _progress_bar(s.iterations, s.progress)
+    started = time.perf_counter()
+
+    def finish(m: int, it: int) -> None:  # freeze member m's results at iteration it
+        task = members.tasks[m]
+        net.copy_to(m, models[m])
+        last[m] = it
+        finished[m] = dict(
+            output=task.finalize(out[m:m + 1]).cpu(),
+            best=None if best is None or not members.has_clean[m] else
+            task.finalize(best[m:m + 1]).cpu(),
+            output_avg=None if output_avg is None else
+            task.finalize(output_avg[m:m + 1]).cpu(),
+            backtracks=int(backtracks[m]))
+
+    # long on purpose: one loop (nanoGPT style) so every feature reads top to bottom, in order
+    for it in range(s.iterations):
+        measure = bool(s.metrics_every) and it % s.metrics_every == 0
+        check = any(backtrack_on) and it % s.backtrack_every == 0
+        output, losses = net.step(members.code(generators),
+                                  needs_image=it in log.row_of or measure or check)
+        optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        optimizer.step()
+
+        out = output.detach()
+        if s.ema:  # stopped members keep their average
+            output_avg = out.clone() if output_avg is None else torch.where(
+                active.view(-1, 1, 1, 1), output_avg.mul(s.ema).add_(out, alpha=1 - s.ema),
+                output_avg)
+        if check:
+            snapshot = backtrack(out, members.observations, params, optimizer, snapshot,
+                                 backtracks, backtrack_mask & active)
+        if it not in log.row_of and not measure:
+            bar.update(1)
+            continue
+
+        psnr = psnr_or_nan(out, members.cleans, members.has_clean)
+        readings = [losses.detach(), psnr]
+        if s.ema:
+            readings.append(psnr_or_nan(output_avg, members.cleans, members.has_clean))
+        if measure:
+            readings.append(instruments(out, measured(out, members.tasks, members.references),
+                                        members.references, with_ratio))
+        row = log.record(it, torch.cat([r.reshape(k, -1).to(dtype) for r in readings], dim=1))
+        if best is not None:  # the oracle: each member's best-PSNR output so far
+            better = (psnr > best_psnr) & active
+            best = torch.where(better.view(-1, 1, 1, 1), out, best)
+            best_psnr = torch.where(better, psnr, best_psnr)
+
+        live = [m for m in range(k) if m not in finished]
+        if it in keep:
+            for m in live:
+                snapshots[m][it] = members.tasks[m].finalize(out[m:m + 1]).cpu()
+        stops = _stops(it, row, live, log, stoppers if measure else [], callbacks, out)
+        for m in sorted(stops):
+            finish(m, it)
+            active[m] = False
+        bar.update(1)
+        _show_psnr(bar, log, row, members.has_clean)
+        if len(finished) == k:
+            break
+    bar.close()
+    for m in range(k):
+        if m not in finished:
+            finish(m, it)
+
+    wall_time = time.perf_counter() - started
+    return [FitResult(history=frame, stop_iteration=stop, task=members.tasks[m],
+                      model=models[m], snapshots=snapshots[m], wall_time=wall_time,
+                      device=str(device), seed=seeds[m], **finished[m])
+            for m in range(k) for frame, stop in [log.frame(m, last[m])]]
+
+
+def _stops(it: int, row: int, live: list[int], log: _History, stoppers: list[AutoStop],
+           callbacks: list[Callable[[dict], bool | None]], out: Tensor) -> set[int]:
+    """The live members that end at ``it``: the stop rule fired, or a callback said so."""
+    stops = set()
+    if stoppers:
+        ratios = log.table[:, row, log.columns.index("ratio")].tolist()
+        stops = {m for m in live if stoppers[m].update(it, ratios[m])}
+    if callbacks:
+        table = log.table[:, row].tolist()
+        for m in live:
+            info = dict(zip(["iteration", *log.columns], [it, *table[m]]))
+            info.update(output=out[m:m + 1], iterations=log.settings.iterations, member=m)
+            if any([bool(cb(info)) for cb in callbacks]):  # a list: every callback runs
+                stops.add(m)
+    return stops
+
+
+def _network(models: list[nn.Module], members: _Members, generators: list[torch.Generator],
+             settings: Settings, device: torch.device) -> SingleNet | GroupedNet:
+    """The model itself for one member; K decoders as one grouped network otherwise."""
+    if len(models) == 1:
+        return SingleNet(models[0], members.tasks[0], members.observations, members.crop,
+                         generators[0], averaging=bool(settings.ema))
+    # On a CPU a wide grouped convolution runs slower than one convolution per member.
+    split = device.type == "cpu" and widest_conv(models[0]) > 64 * 64
+    return GroupedNet(models, channels_last=settings.channels_last, split_convs=split,
+                      crop=members.crop, tasks=members.tasks, observations=members.observations)
+
+
+def _show_psnr(bar, log: _History, row: int, has_clean: Tensor) -> None:
+    """The progress bar's PSNR, about 50 times per fit (each read syncs with the device)."""
+    if isinstance(bar, _NoBar) or not bool(has_clean.any()):
+        return
+    if row % max(1, len(log.rows) // 50) == 0:
+        value = log.table[has_clean, row, 1].max().item()
+        bar.set_postfix(psnr=f"{value:.2f}")
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Progress bars are on unless ``progress=False`` or ``$DIPSPEC_PROGRESS`` is ``0``."""
+    if progress is None:
+        return os.environ.get("DIPSPEC_PROGRESS", "1") != "0"
+    return bool(progress)
+
+
+def _progress_bar(total: int, enabled: bool | None):
+    if not progress_enabled(enabled):
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="fit", leave=False, mininterval=1.0)

@@ -1,0 +1,79 @@
+"""What a fit returns: :class:`FitResult` and the names of the history's columns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+from torch import Tensor, nn
+
+from ..tasks import Task
+
+__all__ = ["FBC_COLUMNS", "METRIC_COLUMNS", "FitResult"]
+
+FBC_COLUMNS = tuple(f"fbc_{k}" for k in range(1, 6))
+METRIC_COLUMNS = (*FBC_COLUMNS, "blurriness", "sharpness", "ratio")
+
+
+@dataclass
+class FitResult:
+    """What a fit returns.
+
+    Attributes
+    ----------
+    output : Tensor, (1, C, H, W)
+        The restoration at the last iteration (or at the automatic stop), on the CPU; for
+        detail enhancement, the enhanced image (``task.finalize``).
+    best : Tensor or None
+        The best-PSNR output (the oracle) when a clean image is known.
+    history : pandas.DataFrame
+        One row per logged iteration: ``iteration``, ``loss``, ``psnr`` (NaN without a clean
+        image), ``psnr_avg`` with output averaging, and with ``metrics_every > 0`` the columns
+        ``fbc_1 … fbc_5`` (band 1 lowest), ``blurriness``, ``sharpness``, ``ratio``.
+    stop_iteration : int or None
+        Where the automatic-stopping rule (SPEC §6) fires on the logged ratios, whether or not
+        the fit was ended there.
+    snapshots : dict
+        Outputs at the iterations requested with ``keep_outputs``.
+    """
+
+    output: Tensor
+    best: Tensor | None
+    history: pd.DataFrame
+    stop_iteration: int | None
+    task: Task
+    model: nn.Module
+    snapshots: dict[int, Tensor] = field(default_factory=dict)
+    output_avg: Tensor | None = None
+    backtracks: int = 0
+    wall_time: float = 0.0
+    device: str = "cpu"
+    seed: int = 0
+
+    def curve(self, column: str = "psnr", smooth: int = 1) -> pd.Series:
+        """``column`` by iteration, smoothed by a centred rolling mean over ``smooth`` rows."""
+        series = self.history.set_index("iteration")[column]
+        if smooth > 1:
+            series = series.rolling(smooth, center=True, min_periods=1).mean()
+        return series
+
+    def peak(self, column: str = "psnr", smooth: int = 1) -> tuple[int, float]:
+        """``(iteration, value)`` of the maximum of the (smoothed) curve."""
+        series = self.curve(column, smooth)
+        return int(series.idxmax()), float(series.max())
+
+    def peak_drop_db(self, smooth: int = 1) -> float:
+        """How far the final (smoothed) PSNR lies below its peak, in dB."""
+        series = self.curve("psnr", smooth)
+        return float(series.max() - series.iloc[-1])
+
+    def first_reach(self, column: str, value: float) -> float:
+        """First logged iteration at which ``column >= value`` (``inf`` if never)."""
+        reached = self.history[self.history[column] >= value]
+        return float(reached["iteration"].iloc[0]) if len(reached) else math.inf
+
+    def at(self, iteration: int) -> pd.Series:
+        """The logged row nearest to ``iteration``."""
+        idx = (self.history["iteration"] - iteration).abs().idxmin()
+        return self.history.loc[idx]
