@@ -3,6 +3,9 @@
 A preset fixes the costly knobs — image size, network width, iterations — and the λ/σ triples
 that separate the three regimes (over-smooth / right / decaying), which shift with image size
 and width. ``resolve("auto")`` gives ``paper`` on a GPU and ``quick`` on a CPU.
+
+:func:`default_lambda` is the one rule for the λ a task gets when nobody chooses one — used by
+``fit()``'s default model, ``dipspec run`` and the notebooks alike.
 """
 
 from __future__ import annotations
@@ -11,7 +14,15 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-__all__ = ["PAPER", "PRESETS", "QUICK", "Preset", "resolve", "resolve_device"]
+__all__ = ["PAPER", "PAPER_LAMBDAS", "PRESETS", "QUICK", "SCALED_TASKS", "Preset", "default_lambda",
+           "resolve", "resolve_device"]
+
+#: The paper's λ per task (SPEC §3): also each task class's ``default_lipschitz_lambda``.
+PAPER_LAMBDAS = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6, "super_resolve": 1.4,
+                 "enhance": 1.0}
+#: The tasks whose λ follows the scale (the preset's ``lipschitz_lambda``); the others keep the
+#: paper's value at every scale.
+SCALED_TASKS = ("denoise", "deblock")
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,8 @@ class Preset:
         convolutions need a larger λ than bilinear's (SPEC §3: 1.8 with Gaussian upsampling):
         2 at every scale (measured: at the quick scale, λ = 1.2 stalls below 18 dB).
     lipschitz_lambda : float
-        The λ used by default for denoising at this scale.
+        The λ used by default for denoising and JPEG deblocking at this scale (the "right" λ of
+        the triple; SPEC §3's 1.4 at the paper's scale). See :func:`default_lambda`.
     """
 
     name: str
@@ -95,3 +107,49 @@ def resolve(preset: str | Preset = "auto", device: str | torch.device = "auto") 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose 'auto', 'quick' or 'paper'")
     return PRESETS[preset]
+
+
+def default_lambda(task, preset: str | Preset = "auto", device: str | torch.device = "auto"
+                   ) -> float:
+    """The λ a task gets by default at a preset's scale — the one rule of ``fit()``, the CLI
+    and the notebooks.
+
+    Parameters
+    ----------
+    task : str or Task
+        A task name (``"denoise"``, ``"deblock"``, ``"inpaint"``, ``"super_resolve"``,
+        ``"enhance"``) or a task object (its ``name``; a task of another name gets its own
+        ``default_lipschitz_lambda``).
+    preset : {"auto", "quick", "paper"} or Preset
+    device : str or torch.device
+        Resolves ``"auto"`` (paper on a GPU, quick on a CPU).
+
+    Returns
+    -------
+    float
+        Denoising and deblocking: the preset's ``lipschitz_lambda`` (quick 1.2 — the λ that
+        separates the regimes at 64 px and width 32 —, paper 1.4 as SPEC §3). The other tasks:
+        the paper's value at every scale (:data:`PAPER_LAMBDAS`: inpainting 1.6,
+        super-resolution 1.4, enhancement 1.0).
+
+    Raises
+    ------
+    ValueError
+        For an unknown task name.
+
+    Examples
+    --------
+    >>> default_lambda("denoise", "quick"), default_lambda("denoise", "paper")
+    (1.2, 1.4)
+    >>> default_lambda("inpaint", "quick")
+    1.6
+    """
+    name = task if isinstance(task, str) else getattr(task, "name", "")
+    if name in SCALED_TASKS:
+        return resolve(preset, device).lipschitz_lambda
+    if name in PAPER_LAMBDAS:
+        return PAPER_LAMBDAS[name]
+    if not isinstance(task, str) and hasattr(task, "default_lipschitz_lambda"):
+        return float(task.default_lipschitz_lambda)
+    raise ValueError(f"unknown task {task!r} for default_lambda; choose one of "
+                     f"{', '.join(PAPER_LAMBDAS)} or pass a task object")

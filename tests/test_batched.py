@@ -129,10 +129,11 @@ def test_convnet_and_default_models(astronaut40):
             for lam in (None, 1.0)]
     batched = fit_many(task, nets, seeds=[0, 1], device="cpu", progress=False, **options)
     _assert_same(sequential, batched, **F64)
-    # without models: fit's default model (the preset's decoder with the task's λ) per seed
+    # without models: fit's default model (the preset's decoder, presets.default_lambda) per seed
     results = fit_many(Denoise(clean=astronaut40), seeds=[0, 1], iterations=2, preset="quick",
                        device="cpu", progress=False)
-    assert [r.model.lipschitz_lambda for r in results] == [Denoise.default_lipschitz_lambda] * 2
+    quick_lambda = dipspec.presets.default_lambda("denoise", "quick")
+    assert [r.model.lipschitz_lambda for r in results] == [quick_lambda] * 2
     assert results[0].model is not results[1].model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +96,110 @@ def test_files(tmp_path):
     rgba = np.zeros((8, 10, 4), dtype=np.uint8)
     rgba[..., 0], rgba[..., 3] = 255, 128
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
-    x = load_image(tmp_path / "rgba.png")
+    with pytest.warns(UserWarning, match="rgba.png.*composited on a white background"):
+        x = load_image(tmp_path / "rgba.png")
     assert x.shape == (1, 3, 8, 10)
-    assert torch.equal(x[0, :, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
+    half = 1 - 128 / 255  # red at alpha 128/255 over white
+    torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([1.0, half, half]))
 
     deep = (np.arange(8 * 10, dtype=np.uint16).reshape(8, 10) * 800).astype(np.uint16)
     Image.fromarray(deep).save(tmp_path / "deep.png")
     y = load_image(str(tmp_path / "deep.png"))
     assert y.shape == (1, 1, 8, 10)
     np.testing.assert_allclose(y[0, 0].numpy(), deep / 65535.0, atol=1e-6)
+
+
+def test_alpha(tmp_path):
+    opaque = np.full((4, 6, 4), 255, dtype=np.uint8)
+    opaque[..., :3] = 40
+    Image.fromarray(opaque, mode="RGBA").save(tmp_path / "opaque.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fully opaque alpha channel is dropped silently
+        x = load_image(tmp_path / "opaque.png")
+    assert torch.equal(x, torch.full((1, 3, 4, 6), 40 / 255))
+
+    grey_alpha = np.zeros((4, 6, 2), dtype=np.uint8)  # black, fully transparent
+    Image.fromarray(grey_alpha, mode="LA").save(tmp_path / "la.png")
+    with pytest.warns(UserWarning, match="transparent"):
+        y = load_image(tmp_path / "la.png")
+    assert torch.equal(y, torch.ones(1, 1, 4, 6))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((16, 24, 3), dtype=np.uint8)
+    pixels[:8, :8] = 255  # a white block in the top-left corner
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    image.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    x = load_image(tmp_path / "phone.jpg")
+    assert x.shape == (1, 3, 24, 16)  # upright: portrait
+    assert float(x[0, :, :8, -8:].mean()) > 0.9  # the block is now top-right
+    assert float(x[0, :, :8, :8].mean()) < 0.1
+
+
+def test_truncated_and_corrupt_files(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
+    data_bytes = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data_bytes[: len(data_bytes) // 2])
+    with pytest.raises(ValueError, match="cut.png.*could not be decoded.*truncated"):
+        load_image(tmp_path / "cut.png")
+    (tmp_path / "head.png").write_bytes(data_bytes[:20])
+    with pytest.raises(ValueError, match="head.png.*truncated"):
+        load_image(tmp_path / "head.png")
+
+
+def test_float_tiff(tmp_path):
+    good = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    Image.fromarray(good, mode="F").save(tmp_path / "good.tif")
+    np.testing.assert_allclose(load_image(tmp_path / "good.tif")[0, 0].numpy(), good)
+    holes = good.copy()
+    holes[1, 2] = np.nan
+    Image.fromarray(holes, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(ValueError, match="nan.tif.*1 NaN or inf pixel"):
+        load_image(tmp_path / "nan.tif")
+    Image.fromarray(good * 255, mode="F").save(tmp_path / "bytes.tif")
+    with pytest.raises(ValueError, match="bytes.tif.*looks like 0-255 values.*divide.*255"):
+        load_image(tmp_path / "bytes.tif")
+    Image.fromarray(good - 0.5, mode="F").save(tmp_path / "signed.tif")
+    with pytest.raises(ValueError, match=r"signed.tif.*\[-0.5, 0.5\].*rescale the data to"):
+        load_image(tmp_path / "signed.tif")
+    Image.fromarray(good + 0.0005, mode="F").save(tmp_path / "rounding.tif")
+    assert float(load_image(tmp_path / "rounding.tif").max()) == 1.0  # rounding is clipped
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((40, 50), dtype=np.uint8)).save(tmp_path / "bomb.png")
+    for limit in (500, 1500):  # over 2x the limit Pillow raises, between 1x and 2x it warns
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        with pytest.raises(ValueError, match="bomb.png.*too large.*MAX_IMAGE_PIXELS"):
+            load_image(tmp_path / "bomb.png")
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = tmp_path / "secret.png"
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(path)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", refuse)  # chmod does not stop root
+    with pytest.raises(PermissionError, match="secret.png.*permission denied"):
+        load_image(path)
+
+
+def test_max_side_caps_large_images(tmp_path):
+    Image.fromarray(np.zeros((60, 90, 3), dtype=np.uint8)).save(tmp_path / "wide.png")
+    with pytest.warns(UserWarning, match=r"60x90 pixels; resized to 20x30 \(max_side=30\)"):
+        assert load_image(tmp_path / "wide.png", max_side=30).shape == (1, 3, 20, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image(tmp_path / "wide.png", max_side=90).shape == (1, 3, 60, 90)
+        assert load_image(tmp_path / "wide.png", size=16, max_side=8).shape == (1, 3, 16, 16)
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="max_side must be a positive integer"):
+            load_image("camera", max_side=bad)
 
 
 def test_save_image_round_trip(tmp_path):
@@ -114,6 +210,11 @@ def test_save_image_round_trip(tmp_path):
     assert torch.equal(back, (x * 255).round() / 255)
     with pytest.raises(ValueError, match="one image"):
         save_image(torch.rand(2, 3, 8, 8), tmp_path / "batch.png")
+    broken = torch.rand(1, 3, 8, 8)
+    broken[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf.*nan.png.*not written"):
+        save_image(broken, tmp_path / "nan.png")
+    assert not (tmp_path / "nan.png").exists()
 
 
 def test_errors(tmp_path):

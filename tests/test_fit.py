@@ -133,10 +133,10 @@ def test_other_models_go_through_fit(camera32):
         assert result.output.shape == camera32.shape
 
 
-def test_default_model_uses_task_lambda_and_preset(camera32):
+def test_default_model_uses_the_default_lambda_and_preset(camera32):
     result = fit(Denoise(clean=camera32), iterations=2, preset="quick", device="cpu",
                  progress=False)
-    assert result.model.lipschitz_lambda == Denoise().default_lipschitz_lambda
+    assert result.model.lipschitz_lambda == dipspec.presets.default_lambda("denoise", "quick")
     assert result.model.body[0][1].out_channels == dipspec.presets.QUICK.channels
 
 

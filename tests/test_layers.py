@@ -108,10 +108,23 @@ def test_precomputed_sigma_equals_per_layer():
     assert all(layer._sigma_cache is None for layer in layers)  # used once
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+@pytest.mark.parametrize("bad", [-1.0, 0, 0.0, float("nan"), float("inf"), -float("inf")])
 def test_lipschitz_rejects_bad_lambda(bad):
-    with pytest.raises(ValueError, match="lipschitz_lambda must be > 0"):
+    with pytest.raises(ValueError, match="positive finite number, or None for plain DIP"):
         LipschitzConv2d(2, 2, 3, lipschitz_lambda=bad)
+    with pytest.raises(ValueError, match="positive finite number, or None for plain DIP"):
+        lipschitz_normalise(torch.randn(2, 2, 3, 3), bad)
+
+
+@pytest.mark.parametrize("bad", ["1.4", True])
+def test_lipschitz_rejects_non_numbers(bad):
+    with pytest.raises(TypeError, match="lipschitz_lambda must be a number"):
+        LipschitzConv2d(2, 2, 3, lipschitz_lambda=bad)
+
+
+def test_lipschitz_none_is_plain():
+    conv = LipschitzConv2d(2, 2, 3, lipschitz_lambda=None)
+    assert conv.lipschitz_lambda is None and conv.effective_weight() is conv.weight
 
 
 # --- Gaussian upsampling -------------------------------------------------------------------------
@@ -169,6 +182,9 @@ def test_gaussian_rejects_negative_sigma():
         GaussianUpsample(3, -0.1)
     with pytest.raises(ValueError, match="gaussian_sigma must be >= 0"):
         gaussian_kernel(-1)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="gaussian_sigma must be >= 0 and finite"):
+            GaussianUpsample(3, bad)
 
 
 # --- mean-only batch norm -------------------------------------------------------------------------

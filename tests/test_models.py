@@ -74,7 +74,10 @@ def test_make_input_kinds():
     [
         (lambda: Decoder(upsample="bicubic"), "unknown upsample mode"),
         (lambda: Decoder(upsample="gaussian", gaussian_sigma=(0.1, 0.2)), "one value per stage"),
-        (lambda: Decoder(lipschitz_lambda=-2), "lipschitz_lambda must be > 0"),
+        (lambda: Decoder(lipschitz_lambda=-2), "lipschitz_lambda must be a positive finite"),
+        (lambda: Decoder(lipschitz_lambda=0), "or None for plain DIP"),
+        (lambda: ConvNet(lipschitz_lambda=float("inf")), "or None for plain DIP"),
+        (lambda: Decoder(upsample="gaussian", gaussian_sigma=float("nan")), "finite"),
         (lambda: make_input("pink", 4, 4), "unknown input kind"),
         (lambda: Decoder(stages=2).input_shape(10, 8), "multiple of 4"),
     ],

@@ -17,6 +17,7 @@ from dipspec.tasks import (
     Inpaint,
     SuperResolve,
     Task,
+    add_gaussian_noise,
     bernoulli_mask,
     enhance_details,
     jpeg_compress,
@@ -157,10 +158,62 @@ def test_bad_inputs():
         Denoise(torch.rand(1, 1, 8, 8))
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (NAN, "clean contains 1 NaN"),
+        (INF, "clean contains 1 inf"),
+        (-INF, "clean contains 1 inf"),
+        (200.0, r"looks like 0-255 values; divide by 255"),
+        (40000.0, r"looks like 16-bit 0-65535 values; divide by 65535"),
+        (-0.5, r"negative values.*\(x \+ 1\) / 2"),
+        (-3.0, r"\[0, 1\].*rescale"),
+    ],
+)
+def test_bad_pixel_values_are_rejected(value, match):
+    x = torch.rand(1, 3, 8, 8)
+    x[0, 1, 2, 3] = value
+    with pytest.raises(ValueError, match=match):
+        Denoise(clean=x)
+    for make in (Deblock, Enhance, lambda **kw: SuperResolve(2, **kw)):
+        with pytest.raises(ValueError, match=match.replace("clean", "observation")):
+            make(observation=x)
+    with pytest.raises(ValueError, match=match.replace("clean", "x")):
+        Denoise().degrade(x)
+
+
+def test_pure_degradations_reject_bad_pixels():
+    x = torch.rand(1, 1, 8, 8)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="x contains 1 NaN"):
+        jpeg_compress(x)
+    with pytest.raises(ValueError, match="x contains 1 NaN"):
+        add_gaussian_noise(x)
+    with pytest.raises(ValueError, match="clean is empty"):
+        Denoise(clean=torch.rand(1, 1, 0, 8))
+
+
+def test_rounding_outside_unit_range_is_clamped():
+    x = torch.full((1, 1, 4, 4), 0.5)
+    x[0, 0, 0, 0], x[0, 0, 0, 1] = 1.0005, -0.0005
+    task = Enhance(clean=x)
+    assert float(task.clean.max()) == 1.0 and float(task.clean.min()) == 0.0
+    assert float(x.max()) == pytest.approx(1.0005)  # the caller's tensor is untouched
+    with pytest.raises(ValueError, match=r"values above 1; clamp with x.clamp\(0, 1\)"):
+        Enhance(clean=x + 0.01)
+
+
 @pytest.mark.parametrize(
     ("factory", "match"),
     [
         (lambda: Denoise(sigma=-0.1), "sigma"),
+        (lambda: Denoise(sigma=float("nan")), "finite noise std"),
+        (lambda: Denoise(sigma=float("inf")), "finite noise std"),
+        (lambda: Denoise(sigma=25), r"0-255 scale: pass sigma=25/255"),
+        (lambda: add_gaussian_noise(torch.rand(1, 1, 4, 4), 25), r"pass sigma=25/255"),
         (lambda: Deblock(quality=0), "quality"),
         (lambda: Deblock(quality=96), "quality"),
         (lambda: Deblock(quality=10.5), "quality"),
@@ -255,6 +308,12 @@ def test_inpaint_mask_errors(grey):
         Inpaint(observation=grey)
     with pytest.raises(ValueError, match="only 0"):
         Inpaint(torch.full((64, 64), 0.5), clean=grey)
+    holes = torch.ones(64, 64)
+    holes[3, 4], holes[5, 6] = float("nan"), float("inf")
+    with pytest.raises(ValueError, match="mask contains 2 NaN or inf"):
+        Inpaint(holes, clean=grey)
+    with pytest.raises(ValueError, match="mask contains 64 NaN or inf"):
+        Inpaint(np.where(np.eye(64) > 0, np.nan, 1.0), clean=grey)
 
 
 def test_inpaint_operator_config_draws_mask_once():

@@ -6,8 +6,11 @@ Both check and resolve their arguments here, once, then hand the same :class:`Se
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -15,13 +18,15 @@ from torch import Tensor, nn
 from .._checks import as_batched_image
 from ..measure import ratio_defined
 from ..nn import Decoder
-from ..presets import Preset, resolve, resolve_device
+from ..presets import Preset, default_lambda, resolve, resolve_device
 from ..tasks import Denoise, Task
+from .checkpoint import read_checkpoint
 from .engine import Settings, run
 from .grouped import check_groupable
+from .interrupts import FitDiverged
 from .result import FitResult
 
-__all__ = ["fit", "fit_many"]
+__all__ = ["fit", "fit_many", "resume"]
 
 
 def fit(task_or_observation, model: nn.Module | None = None, iterations: int | None = None,
@@ -33,7 +38,8 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         log_every: int = 1, metrics_every: int = 1, auto_stop: bool = False,
         stop_window: int = 100, stop_eps: float = 0.01,
         keep_outputs: Sequence[int] = (), progress: bool | None = None,
-        dtype: torch.dtype = torch.float32) -> FitResult:
+        dtype: torch.dtype = torch.float32, checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None) -> FitResult:
     """Fit a deep image prior to one degraded image.
 
     Minimises ``mean((A f_θ(z) − y)²)`` with Adam (SPEC §1), logging the band meter (FBC), the
@@ -85,10 +91,24 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         Show a tqdm progress bar; default on unless ``$DIPSPEC_PROGRESS`` is ``0`` (the test
         suite sets it, so headless notebook runs send no widget traffic).
     dtype : torch.dtype
+    checkpoint : path, optional
+        Write the fit's whole state to this file (atomically) every ``checkpoint_every``
+        iterations — about every minute of work when that is None — and when Ctrl-C stops it;
+        :func:`dipspec.fitting.resume` continues from it, to the same bytes on the CPU.
+    checkpoint_every : int, optional
 
     Returns
     -------
     FitResult
+
+    Raises
+    ------
+    FitDiverged
+        The loss became NaN or infinite (checked every 50 iterations); its ``result`` keeps
+        the history and the best output so far.
+    FitInterrupted
+        Ctrl-C (or SIGTERM in the CLI): the fit stops at the end of the iteration, saves its
+        checkpoint (if one was asked for) and carries the results so far in ``.result``.
 
     Examples
     --------
@@ -100,13 +120,15 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
     (torch.Size([1, 1, 20, 24]), ['iteration', 'loss', 'psnr'])
     """
     task = _as_task(task_or_observation)
-    return _fit_members([task], None if model is None else [model], [int(seed)], callbacks,
+    result, = _fit_members([task], None if model is None else [model], [int(seed)], callbacks,
                         batched=False, iterations=iterations, device=device, preset=preset,
                         backtracking=backtracking, lr=lr, input_kind=input_kind,
                         reg_noise_std=reg_noise_std, ema=ema, backtrack_every=backtrack_every,
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
                         stop_window=stop_window, stop_eps=stop_eps,
-                        keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype)[0]
+                        keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
+                        checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    return _single(result)
 
 
 def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
@@ -120,7 +142,8 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
              auto_stop: bool = False, stop_window: int = 100, stop_eps: float = 0.01,
              keep_outputs: Sequence[int] = (), progress: bool | None = None,
              dtype: torch.dtype = torch.float32,
-             channels_last: bool = True) -> list[FitResult]:
+             channels_last: bool = True, checkpoint: str | os.PathLike | None = None,
+             checkpoint_every: int | None = None) -> list[FitResult]:
     """Run K independent fits of one architecture at once, as K calls to ``fit`` would.
 
     Member ``k`` is ``fit(tasks[k], models[k], iterations, lr, seeds[k], ...)``: its own
@@ -139,9 +162,10 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
         σ may differ. Default: ``fit``'s default model for each member's task and seed.
     iterations, lr, device, preset, input_kind, reg_noise_std, ema, backtracking,
     backtrack_every, log_every, metrics_every, auto_stop, stop_window, stop_eps, keep_outputs,
-    progress, dtype
+    progress, dtype, checkpoint, checkpoint_every
         As :func:`dipspec.fit`, applied to every member (``backtracking=None`` follows each
-        member's task).
+        member's task). A member whose loss becomes non-finite is frozen there
+        (``result.diverged``, with a warning) while the others carry on.
     seeds : int or sequence of int
         Seed of each member's code ``z``, input perturbation and default model.
     callbacks : iterable of callables
@@ -206,14 +230,83 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
         models = list(models)
         if len(set(map(id, models))) != len(models):
             raise ValueError("fit_many got the same model object twice; build one model per fit")
-    return _fit_members(task_list, models, seed_list, callbacks, batched=True,
+    results = _fit_members(task_list, models, seed_list, callbacks, batched=True,
                         iterations=iterations, device=device, preset=preset,
                         backtracking=backtracking, lr=lr, input_kind=input_kind,
                         reg_noise_std=reg_noise_std, ema=ema, backtrack_every=backtrack_every,
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
                         stop_window=stop_window, stop_eps=stop_eps,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
-                        channels_last=channels_last)
+                        channels_last=channels_last, checkpoint=checkpoint,
+                        checkpoint_every=checkpoint_every)
+    return _many(results)
+
+
+def resume(checkpoint: str | os.PathLike, callbacks: Iterable[Callable[[dict], bool | None]] = (),
+           *, progress: bool | None = None, save_to: str | os.PathLike | None = "same",
+           checkpoint_every: int | None | str = "same",
+           device: str | torch.device | None = None) -> FitResult | list[FitResult]:
+    """Continue a fit from its checkpoint; returns what ``fit`` (or ``fit_many``) would have.
+
+    On the CPU the results are the same bytes as those of a run that was never stopped.
+
+    Parameters
+    ----------
+    checkpoint : path
+        A file written by ``fit(..., checkpoint=PATH)``. It holds pickled tasks and models:
+        resume only checkpoints you wrote yourself.
+    callbacks : iterable of callables
+        As :func:`fit` (callbacks are not saved in the checkpoint).
+    progress : bool, optional
+    save_to, checkpoint_every
+        Where and how often the resumed fit checkpoints (default: as before).
+    device : optional
+        Default: the device the fit ran on.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from dipspec.nn import Decoder
+    >>> from dipspec.tasks import Denoise
+    >>> task = Denoise(clean=torch.rand(1, 1, 16, 16))
+    >>> path = os.path.join(tempfile.mkdtemp(), "fit.pt")
+    >>> whole = fit(task, Decoder(out_channels=1, channels=4, stages=2), iterations=6,
+    ...             metrics_every=0, device="cpu", progress=False)
+    >>> first = fit(task, Decoder(out_channels=1, channels=4, stages=2), iterations=6,
+    ...             metrics_every=0, device="cpu", progress=False, checkpoint=path,
+    ...             checkpoint_every=3, callbacks=[lambda info: info["iteration"] == 3])
+    >>> rest = resume(path, progress=False)  # the checkpoint of iteration 2 (3 completed)
+    >>> bool((rest.history == whole.history).all().all())
+    True
+    """
+    payload = read_checkpoint(checkpoint, None if device is None else resolve_device(device))
+    settings = payload["settings"]
+    settings = replace(
+        settings, progress=progress,
+        checkpoint=settings.checkpoint if save_to == "same" else (
+            None if save_to is None else str(save_to)),
+        checkpoint_every=(settings.checkpoint_every if checkpoint_every == "same"
+                          else checkpoint_every))
+    run_device = resolve_device(payload["device"] if device is None else device)
+    results = run(payload["tasks"], payload["models"], payload["seeds"],
+                  payload["backtrack_on"], settings, run_device, callbacks,
+                  payload["with_ratio"], face=payload["face"], resume=payload)
+    return _single(results[0]) if payload["face"] == "fit" else _many(results)
+
+
+def _single(result: FitResult) -> FitResult:
+    if result.diverged:
+        raise FitDiverged(result, int(result.history["iteration"].iloc[-1]))
+    return result
+
+
+def _many(results: list[FitResult]) -> list[FitResult]:
+    for m, result in enumerate(results):
+        if result.diverged:
+            warnings.warn(f"fit_many member {m}: the loss became non-finite by iteration "
+                          f"{int(result.history['iteration'].iloc[-1])}; it stopped there "
+                          "(result.diverged), the others carried on", stacklevel=3)
+    return results
 
 
 def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[int],
@@ -240,7 +333,8 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
     backtrack_on = [t.backtracking if backtracking is None else bool(backtracking)
                     for t in tasks]
     with_ratio = _ratio_available(*tasks[0].output_size, settings)
-    return run(tasks, models, seeds, backtrack_on, settings, run_device, callbacks, with_ratio)
+    return run(tasks, models, seeds, backtrack_on, settings, run_device, callbacks, with_ratio,
+               face="fit_many" if batched else "fit")
 
 
 def _as_task(task_or_observation) -> Task:
@@ -255,7 +349,7 @@ def _as_task(task_or_observation) -> Task:
 
 def _default_model(task: Task, preset: Preset, seed: int) -> nn.Module:
     return Decoder(out_channels=task.channels, channels=preset.channels,
-                   lipschitz_lambda=task.default_lipschitz_lambda, seed=seed)
+                   lipschitz_lambda=default_lambda(task, preset), seed=seed)
 
 
 def _is_controlled(model: nn.Module) -> bool:
@@ -267,6 +361,18 @@ def _is_controlled(model: nn.Module) -> bool:
 def _check_loop(settings: Settings) -> None:
     if settings.iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {settings.iterations}")
+    if not (math.isfinite(settings.lr) and settings.lr > 0):
+        raise ValueError(f"lr must be a positive finite number, got {settings.lr}; the paper "
+                         "uses 1e-3")
+    if settings.ema is not None and not 0 < settings.ema < 1:
+        raise ValueError(f"ema must lie in (0, 1) or be None, got {settings.ema}; Ulyanov "
+                         "et al. use 0.99")
+    if not (math.isfinite(settings.reg_noise_std) and settings.reg_noise_std >= 0):
+        raise ValueError(f"reg_noise_std must be a finite number >= 0, got "
+                         f"{settings.reg_noise_std}; Ulyanov et al. use 1/30")
+    if settings.checkpoint_every is not None and settings.checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1 or None, got "
+                         f"{settings.checkpoint_every}")
     if settings.metrics_every < 0 or settings.log_every < 0 or settings.backtrack_every < 1:
         raise ValueError("metrics_every and log_every must be >= 0 and backtrack_every >= 1")
     if settings.auto_stop and not settings.metrics_every:

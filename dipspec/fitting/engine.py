@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -23,8 +23,10 @@ from torch import Tensor, nn
 from ..measure import AutoStop, first_stop_iteration
 from ..nn import make_input
 from ..tasks import Task
+from .checkpoint import Checkpointer
 from .grouped import GroupedNet, widest_conv
 from .instruments import backtrack, instruments, measured, psnr_or_nan
+from .interrupts import FitInterrupted, interrupt_trap
 from .result import METRIC_COLUMNS, FitResult
 from .single import Crop, SingleNet, padded_size
 
@@ -50,6 +52,8 @@ class Settings:
     progress: bool | None = None
     dtype: torch.dtype = torch.float32
     channels_last: bool = True
+    checkpoint: str | None = None
+    checkpoint_every: int | None = None
 
 
 #: Parameters of at least this many elements make a fit use PyTorch's fused Adam.
@@ -168,16 +172,53 @@ class _Members:
 
 
 
+@dataclass
+class _State:
+    """Everything of a run that changes from one iteration to the next (what a checkpoint
+    holds besides the network, Adam and the generators)."""
+
+    log: _History
+    best: Tensor | None
+    best_psnr: Tensor
+    backtracks: Tensor
+    active: Tensor
+    stoppers: list[AutoStop]
+    next: int = 0  # the next iteration to run
+    out: Tensor | None = None  # the output of the last completed iteration
+    output_avg: Tensor | None = None
+    snapshot: tuple | None = None  # backtracking: saved tensors and PSNR
+    snapshots: list[dict[int, Tensor]] = field(default_factory=list)
+    finished: dict[int, dict] = field(default_factory=dict)  # member -> frozen result fields
+    last: dict[int, int] = field(default_factory=dict)  # member -> its last iteration
+    diverged: set[int] = field(default_factory=set)
+    elapsed: float = 0.0  # seconds of work before this run (a resumed fit's earlier runs)
+
+    @classmethod
+    def fresh(cls, members: _Members, settings: Settings, device: torch.device) -> _State:
+        k = members.k
+        return cls(
+            log=_History(k, settings, device),
+            best=None if members.cleans is None else torch.zeros_like(members.cleans),
+            best_psnr=torch.full((k,), -math.inf, device=device, dtype=settings.dtype),
+            backtracks=torch.zeros(k, device=device, dtype=torch.int64),
+            active=torch.ones(k, device=device, dtype=torch.bool),
+            stoppers=[AutoStop(window=settings.stop_window, eps=settings.stop_eps)
+                      for _ in range(k)] if settings.auto_stop else [],
+            snapshots=[{} for _ in range(k)])
+
+
 def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_on: list[bool],
         settings: Settings, device: torch.device,
         callbacks: Iterable[Callable[[dict], bool | None]] = (),
-        with_ratio: bool = True) -> list[FitResult]:
+        with_ratio: bool = True, *, face: str = "fit",
+        resume: dict | None = None) -> list[FitResult]:
     """Run K fits, checked and resolved by :func:`dipspec.fit` / :func:`dipspec.fit_many`.
 
     One member runs its model as it is (:class:`~dipspec.fitting.single.SingleNet`), K > 1
     members as one grouped network (:class:`~dipspec.fitting.grouped.GroupedNet`); the loop is
     the same. A member that stops (the rule or a callback) is frozen at that iteration while
-    the others carry on; the run ends when every member has stopped.
+    the others carry on; the run ends when every member has stopped. ``resume`` is a
+    checkpoint's payload to continue from (:func:`dipspec.fitting.resume`).
     """
     s, k, dtype = settings, len(tasks), settings.dtype
     members = _Members(tasks, seeds, models[0], s, device)
@@ -187,91 +228,161 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
     net = _network(models, members, generators, s, device)
     params = net.parameters()
     optimizer = adam(params, s.lr, net.member_parameters())
-    log = _History(k, s, device)
-    best = None if members.cleans is None else torch.zeros_like(members.cleans)
-    best_psnr = torch.full((k,), -math.inf, device=device, dtype=dtype)
-    output_avg = snapshot = None
-    backtrack_mask = torch.tensor(backtrack_on, device=device)
-    backtracks = torch.zeros(k, device=device, dtype=torch.int64)
-    active = torch.ones(k, device=device, dtype=torch.bool)
-    stoppers = [AutoStop(window=s.stop_window, eps=s.stop_eps) for _ in range(k)
-                ] if s.auto_stop else []
-    callbacks, keep = list(callbacks), set(s.keep_outputs)
-    snapshots: list[dict[int, Tensor]] = [{} for _ in range(k)]
-    finished: dict[int, dict] = {}  # member -> its frozen FitResult fields
-    last: dict[int, int] = {}  # member -> its last iteration
-    bar = _progress_bar(s.iterations, s.progress)
-    started = time.perf_counter()
+    st = _State.fresh(members, s, device)
+    if resume is not None:
+        st = _restore(resume, net, optimizer, generators)
+    saver = Checkpointer(s.checkpoint, s.checkpoint_every)
+    spec = dict(face=face, tasks=tasks, models=models, seeds=seeds, backtrack_on=backtrack_on,
+                settings=s, device=str(device), with_ratio=with_ratio)
+
+    def save() -> str | None:
+        before = st.elapsed
+        st.elapsed = before + time.perf_counter() - started  # the checkpoint's work so far
+        try:
+            return saver.write(dict(spec, state=st, net=net.state_dict(),
+                                    optimizer=optimizer.state_dict(),
+                                    generators=[g.get_state() for g in generators]))
+        finally:
+            st.elapsed = before
 
     def finish(m: int, it: int) -> None:  # freeze member m's results at iteration it
         task = members.tasks[m]
         net.copy_to(m, models[m])
-        last[m] = it
-        finished[m] = dict(
-            output=task.finalize(out[m:m + 1]).cpu(),
-            best=None if best is None or not members.has_clean[m] else
-            task.finalize(best[m:m + 1]).cpu(),
-            output_avg=None if output_avg is None else
-            task.finalize(output_avg[m:m + 1]).cpu(),
-            backtracks=int(backtracks[m]))
+        st.last[m] = it
+        st.finished[m] = dict(
+            output=task.finalize(st.out[m:m + 1]).cpu(),
+            best=None if st.best is None or not members.has_clean[m] else
+            task.finalize(st.best[m:m + 1]).cpu(),
+            output_avg=None if st.output_avg is None else
+            task.finalize(st.output_avg[m:m + 1]).cpu(),
+            backtracks=int(st.backtracks[m]))
 
-    # long on purpose: one loop (nanoGPT style) so every feature reads top to bottom, in order
-    for it in range(s.iterations):
-        measure = bool(s.metrics_every) and it % s.metrics_every == 0
-        check = any(backtrack_on) and it % s.backtrack_every == 0
-        output, losses = net.step(members.code(generators),
-                                  needs_image=it in log.row_of or measure or check)
-        optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        optimizer.step()
+    callbacks, keep = list(callbacks), set(s.keep_outputs)
+    backtrack_mask = torch.tensor(backtrack_on, device=device)
+    bar = _progress_bar(s.iterations, s.progress, st.next)
+    started = time.perf_counter()
+    try:
+        with interrupt_trap() as trap:
+            # long on purpose: one loop (nanoGPT style), every feature top to bottom, in order
+            for it in range(st.next, s.iterations):
+                measure = bool(s.metrics_every) and it % s.metrics_every == 0
+                check = any(backtrack_on) and it % s.backtrack_every == 0
+                output, losses = net.step(members.code(generators),
+                                          needs_image=it in st.log.row_of or measure or check)
+                if it == st.next == 0:
+                    _check_channels(output, members.observations, members.tasks)
+                optimizer.zero_grad(set_to_none=True)
+                losses.sum().backward()
+                optimizer.step()
 
-        out = output.detach()
-        if s.ema:  # stopped members keep their average
-            output_avg = out.clone() if output_avg is None else torch.where(
-                active.view(-1, 1, 1, 1), output_avg.mul(s.ema).add_(out, alpha=1 - s.ema),
-                output_avg)
-        if check:
-            snapshot = backtrack(out, members.observations, params, optimizer, snapshot,
-                                 backtracks, backtrack_mask & active)
-        if it not in log.row_of and not measure:
-            bar.update(1)
-            continue
-
-        psnr = psnr_or_nan(out, members.cleans, members.has_clean)
-        readings = [losses.detach(), psnr]
-        if s.ema:
-            readings.append(psnr_or_nan(output_avg, members.cleans, members.has_clean))
-        if measure:
-            readings.append(instruments(out, measured(out, members.tasks, members.references),
-                                        members.references, with_ratio))
-        row = log.record(it, torch.cat([r.reshape(k, -1).to(dtype) for r in readings], dim=1))
-        if best is not None:  # the oracle: each member's best-PSNR output so far
-            better = (psnr > best_psnr) & active
-            best = torch.where(better.view(-1, 1, 1, 1), out, best)
-            best_psnr = torch.where(better, psnr, best_psnr)
-
-        live = [m for m in range(k) if m not in finished]
-        if it in keep:
-            for m in live:
-                snapshots[m][it] = members.tasks[m].finalize(out[m:m + 1]).cpu()
-        stops = _stops(it, row, live, log, stoppers if measure else [], callbacks, out)
-        for m in sorted(stops):
-            finish(m, it)
-            active[m] = False
-        bar.update(1)
-        _show_psnr(bar, log, row, members.has_clean)
-        if len(finished) == k:
-            break
+                out = output.detach()
+                if s.ema:  # stopped members keep their average
+                    st.output_avg = out.clone() if st.output_avg is None else torch.where(
+                        st.active.view(-1, 1, 1, 1),
+                        st.output_avg.mul(s.ema).add_(out, alpha=1 - s.ema), st.output_avg)
+                if check:
+                    st.snapshot = backtrack(out, members.observations, params, optimizer,
+                                            st.snapshot, st.backtracks,
+                                            backtrack_mask & st.active)
+                stops = set()
+                if it in st.log.row_of or measure:
+                    psnr = psnr_or_nan(out, members.cleans, members.has_clean)
+                    readings = [losses.detach(), psnr]
+                    if s.ema:
+                        readings.append(psnr_or_nan(st.output_avg, members.cleans,
+                                                    members.has_clean))
+                    if measure:
+                        readings.append(instruments(
+                            out, measured(out, members.tasks, members.references),
+                            members.references, with_ratio))
+                    row = st.log.record(it, torch.cat([r.reshape(k, -1).to(dtype)
+                                                       for r in readings], dim=1))
+                    if st.best is not None:  # the oracle: each member's best output so far
+                        better = (psnr > st.best_psnr) & st.active
+                        st.best = torch.where(better.view(-1, 1, 1, 1), out, st.best)
+                        st.best_psnr = torch.where(better, psnr, st.best_psnr)
+                    live = [m for m in range(k) if m not in st.finished]
+                    if it in keep:
+                        for m in live:
+                            st.snapshots[m][it] = members.tasks[m].finalize(
+                                out[m:m + 1]).cpu()
+                    stops = _stops(it, row, live, st.log, st.stoppers if measure else [],
+                                   callbacks, out)
+                    _show_psnr(bar, st.log, row, members.has_clean)
+                if it % DIVERGENCE_EVERY == 0 or it == s.iterations - 1:
+                    # one host read every so often: NaN weights stay NaN, nothing is missed
+                    bad = (~torch.isfinite(losses.detach())).tolist()
+                    st.diverged |= {m for m in range(k) if bad[m] and m not in st.finished}
+                    stops |= st.diverged - set(st.finished)
+                st.out = out
+                for m in sorted(stops):
+                    finish(m, it)
+                    st.active[m] = False
+                st.next = it + 1
+                bar.update(1)
+                if len(st.finished) == k:
+                    break
+                if trap.reason:  # Ctrl-C or SIGTERM, heard at the end of an iteration
+                    raise _StopRequested(trap.reason)
+                if saver.due(st.next):
+                    save()
+    except KeyboardInterrupt as exc:
+        bar.close()
+        # at the end of an iteration the state is consistent: save it; mid-iteration it is
+        # not, and the last periodic checkpoint stays the one to resume from
+        requested = isinstance(exc, _StopRequested)
+        where = save() if requested else None
+        reason = exc.reason if requested else "KeyboardInterrupt"
+        results = [] if st.out is None else _results(st, members, models, seeds, device,
+                                                     finish, started, interrupted=True)
+        raise FitInterrupted(results, st.next - 1, reason, where) from exc
     bar.close()
-    for m in range(k):
-        if m not in finished:
-            finish(m, it)
+    return _results(st, members, models, seeds, device, finish, started)
 
-    wall_time = time.perf_counter() - started
+
+#: Iterations between the host's checks that every loss is finite.
+DIVERGENCE_EVERY = 50
+
+
+def _results(st: _State, members: _Members, models: list[nn.Module], seeds: list[int],
+             device: torch.device, finish, started: float,
+             interrupted: bool = False) -> list[FitResult]:
+    """Each member's :class:`FitResult`, freezing the live ones at the last completed
+    iteration."""
+    for m in range(members.k):
+        if m not in st.finished:
+            finish(m, st.next - 1)
+    wall_time = st.elapsed + time.perf_counter() - started
     return [FitResult(history=frame, stop_iteration=stop, task=members.tasks[m],
-                      model=models[m], snapshots=snapshots[m], wall_time=wall_time,
-                      device=str(device), seed=seeds[m], **finished[m])
-            for m in range(k) for frame, stop in [log.frame(m, last[m])]]
+                      model=models[m], snapshots=st.snapshots[m], wall_time=wall_time,
+                      device=str(device), seed=seeds[m], interrupted=interrupted,
+                      diverged=m in st.diverged, **st.finished[m])
+            for m in range(members.k) for frame, stop in [st.log.frame(m, st.last[m])]]
+
+
+def _check_channels(output: Tensor, observations: Tensor, tasks: list[Task]) -> None:
+    """Before the first update: the network must produce the task's channel count."""
+    if output.shape[1] != tasks[0].channels:
+        raise ValueError(f"the model produces {output.shape[1]}-channel images but the task's "
+                         f"images have {tasks[0].channels} channel(s); build the model with "
+                         f"out_channels={tasks[0].channels} (or leave model=None: the default "
+                         "decoder follows the task)")
+
+
+def _restore(payload: dict, net, optimizer: torch.optim.Optimizer,
+             generators: list[torch.Generator]) -> _State:
+    """A checkpoint's state put back into the freshly built network, Adam and generators."""
+    net.load_state_dict(payload["net"])
+    optimizer.load_state_dict(payload["optimizer"])
+    for generator, state in zip(generators, payload["generators"]):
+        generator.set_state(state)
+    return payload["state"]
+
+
+class _StopRequested(KeyboardInterrupt):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _stops(it: int, row: int, live: list[int], log: _History, stoppers: list[AutoStop],
@@ -330,9 +441,9 @@ def progress_enabled(progress: bool | None) -> bool:
     return bool(progress)
 
 
-def _progress_bar(total: int, enabled: bool | None):
+def _progress_bar(total: int, enabled: bool | None, done: int = 0):
     if not progress_enabled(enabled):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="fit", leave=False, mininterval=1.0)
+    return tqdm(total=total, initial=done, desc="fit", leave=False, mininterval=1.0)

@@ -171,6 +171,17 @@ class GroupedNet:
     def parameters(self) -> list[Tensor]:
         return list(self.params.values())
 
+    def state_dict(self) -> dict:
+        """The stacked weights and the warm σ state (the models keep their initial weights)."""
+        return {"params": {name: p.detach() for name, p in self.params.items()},
+                "vectors": dict(self.vectors)}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for name, param in self.params.items():
+                param.copy_(state["params"][name])
+        self.vectors = dict(state["vectors"])
+
     def member_parameters(self) -> list[Tensor]:
         """One member's parameters (the template's), for choices made per network."""
         return list(self.template.parameters())

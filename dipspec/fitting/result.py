@@ -36,6 +36,10 @@ class FitResult:
         the fit was ended there.
     snapshots : dict
         Outputs at the iterations requested with ``keep_outputs``.
+    interrupted : bool
+        The fit was stopped by Ctrl-C or SIGTERM; everything above ends at its last iteration.
+    diverged : bool
+        The loss became non-finite; the history ends where that was found, ``best`` is kept.
     """
 
     output: Tensor
@@ -50,6 +54,8 @@ class FitResult:
     wall_time: float = 0.0
     device: str = "cpu"
     seed: int = 0
+    interrupted: bool = False
+    diverged: bool = False
 
     def curve(self, column: str = "psnr", smooth: int = 1) -> pd.Series:
         """``column`` by iteration, smoothed by a centred rolling mean over ``smooth`` rows."""

@@ -113,3 +113,11 @@ class SingleNet:
 
     def copy_to(self, member: int, model: nn.Module) -> None:
         """Nothing to copy: the model itself was trained."""
+
+    def state_dict(self) -> dict:
+        """What a checkpoint needs beyond the model object (pickled with its weights and σ
+        state): the last evaluated whole image of a minibatch-only network."""
+        return {"image": self._image}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._image = state["image"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_sigma
+from .._checks import check_lambda, check_sigma
 from .gaussian import GaussianUpsample
 from .init import init_weights
 from .lipschitz import (
@@ -129,7 +129,7 @@ class Decoder(_ControlledNet):
         self.stages, self.in_channels, self.out_channels = stages, in_channels, out_channels
         sigmas = _sigma_per_stage(gaussian_sigma, stages) if upsample == "gaussian" else None
         self.gaussian_sigma = sigmas
-        self.lipschitz_lambda = lipschitz_lambda
+        self.lipschitz_lambda = lipschitz_lambda = check_lambda(lipschitz_lambda)
         layers: list[nn.Module] = [_conv_block(in_channels, channels, lipschitz_lambda),
                                    _conv_block(channels, channels, lipschitz_lambda)]
         for stage in range(stages):
@@ -172,7 +172,7 @@ class ConvNet(_ControlledNet):
                  seed: int | torch.Generator | None = 0) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.lipschitz_lambda = lipschitz_lambda
+        self.lipschitz_lambda = lipschitz_lambda = check_lambda(lipschitz_lambda)
         layers = [_conv_block(in_channels if i == 0 else channels, channels, lipschitz_lambda)
                   for i in range(blocks)]
         self.body = nn.Sequential(*layers, nn.Conv2d(channels, out_channels, 1), nn.Sigmoid())

@@ -159,7 +159,7 @@ def lipschitz_normalise(weight: Tensor, lipschitz_lambda: float | None) -> Tenso
     weight : Tensor, shape ``(out, in, k, k)``
         The unconstrained kernel W̄.
     lipschitz_lambda : float or None
-        λ > 0; ``None``, 0 or ``inf`` returns ``weight`` unchanged.
+        λ > 0 and finite; ``None`` (no control) returns ``weight`` unchanged.
 
     Examples
     --------

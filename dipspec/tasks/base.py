@@ -13,26 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import as_batched_image
+from .._checks import as_batched_image, check_pixels
 
 __all__ = ["Task"]
 
 
-def _check_range(x: Tensor, name: str) -> None:
-    """Raise unless every value of ``x`` lies in [0, 1] (one host sync: entry points only)."""
-    low, high = torch.aminmax(x.detach())
-    if bool(low < 0) or bool(high > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1], got values in [{float(low):.4g}, {float(high):.4g}]; "
-            "divide 8-bit data by 255 or clamp with x.clamp(0, 1)"
-        )
-
-
-def _image(x: Tensor, name: str, check_range: bool = True) -> Tensor:
-    x = as_batched_image(x, name)
-    if check_range:
-        _check_range(x, name)
-    return x
+def _image(x: Tensor, name: str) -> Tensor:
+    """A checked ``(B, C, H, W)`` image: finite, in [0, 1] (one host sync: entry points only)."""
+    return check_pixels(as_batched_image(x, name), name)
 
 
 def _noise_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .._checks import as_batched_image
+from .._checks import as_batched_image, check_pixels
 from .base import Task, _reject_tensor
 
 __all__ = ["Deblock", "jpeg_compress"]
@@ -43,7 +43,7 @@ def jpeg_compress(x: Tensor, quality: int = 10) -> Tensor:
     >>> y.shape, bool(torch.allclose(y * 255, (y * 255).round(), atol=1e-4))
     (torch.Size([1, 3, 16, 16]), True)
     """
-    x = as_batched_image(x, "x")
+    x = check_pixels(as_batched_image(x, "x"), "x")
     quality = _check_quality(quality)
     eight_bit = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     out = []

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import as_batched_image
+from .._checks import as_batched_image, check_pixels
 from .base import Task, _noise_dtype, _random_device, _reject_tensor
 
 __all__ = ["Denoise", "add_gaussian_noise"]
@@ -23,7 +23,8 @@ def add_gaussian_noise(
     x : Tensor, shape (B, C, H, W) or (C, H, W)
         Clean image in [0, 1].
     sigma : float, default 25/255
-        Noise standard deviation on the [0, 1] scale (the paper's σ = 25 on the 8-bit scale).
+        Noise standard deviation on the [0, 1] scale (the paper's σ = 25 on the 8-bit scale),
+        finite and at most 1: a larger value is taken for the 0-255 scale and rejected.
     generator : torch.Generator, optional
         Source of randomness. The noise is drawn on the generator's device (CPU by default)
         and then moved to ``x``'s device, so a CPU generator gives the same numbers on any device.
@@ -45,7 +46,8 @@ def add_gaussian_noise(
     >>> y.shape, bool(y.min() >= 0) and bool(y.max() <= 1)
     (torch.Size([1, 1, 8, 8]), True)
     """
-    x = as_batched_image(x, "x")
+    x = check_pixels(as_batched_image(x, "x"), "x")
+    sigma = _check_sigma(sigma)
     noise = torch.randn(
         x.shape,
         generator=generator,
@@ -58,10 +60,16 @@ def add_gaussian_noise(
 def _check_sigma(sigma: float) -> float:
     _reject_tensor(sigma, "sigma")
     value = float(sigma)
-    if not value >= 0.0 or math.isinf(value):
+    if not (value >= 0.0 and math.isfinite(value)):
         raise ValueError(
             f"sigma must be a finite noise std >= 0 on the [0, 1] scale, got {sigma}; "
             "for the paper's sigma = 25 (8-bit scale) pass sigma=25/255"
+        )
+    if value > 1.0:
+        raise ValueError(
+            f"sigma={sigma} is larger than the whole [0, 1] pixel range and would clip almost "
+            f"every pixel; it looks like the 0-255 scale: pass sigma={sigma}/255 "
+            f"(= {value / 255:.4g})"
         )
     return value
 
@@ -72,7 +80,8 @@ class Denoise(Task):
     Parameters
     ----------
     sigma : float, default 25/255
-        Noise standard deviation on the [0, 1] scale.
+        Noise standard deviation on the [0, 1] scale, finite, in [0, 1] (``25/255`` for the
+        paper's 8-bit σ = 25; ``sigma=25`` raises ``ValueError``).
     clean, observation, seed
         See `Task`.
 

@@ -94,11 +94,22 @@ def _as_mask(mask: Any) -> Tensor:
     elif not mask.is_floating_point():
         mask = mask.to(torch.float32)
     if not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(
-            "mask must contain only 0 (missing pixel) and 1 (observed pixel); "
-            "threshold it first, e.g. mask = (mask > 0.5).float()"
-        )
+        raise ValueError(_mask_message(mask))
     return mask
+
+
+def _mask_message(mask: Tensor) -> str:
+    """Why a mask is not 0/1 (built only on failure)."""
+    non_finite = int((~torch.isfinite(mask)).sum())
+    if non_finite:
+        return (
+            f"mask contains {non_finite} NaN or inf value(s); it must contain only 0 (missing "
+            "pixel) and 1 (observed pixel): rebuild it, e.g. mask = (mask > 0.5).float()"
+        )
+    return (
+        "mask must contain only 0 (missing pixel) and 1 (observed pixel); "
+        "threshold it first, e.g. mask = (mask > 0.5).float()"
+    )
 
 
 class Inpaint(Task):
