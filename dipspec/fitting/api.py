@@ -26,7 +26,10 @@ from .grouped import check_groupable
 from .interrupts import FitDiverged
 from .result import FitResult
 
-__all__ = ["fit", "fit_many", "resume"]
+__all__ = ["PRECISIONS", "fit", "fit_many", "resume"]
+
+#: Arithmetic of the network's forward pass: float32 (the dtype), or bfloat16 autocast.
+PRECISIONS = ("fp32", "bf16")
 
 
 def fit(task_or_observation, model: nn.Module | None = None, iterations: int | None = None,
@@ -39,7 +42,8 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         stop_window: int = 100, stop_eps: float = 0.01,
         keep_outputs: Sequence[int] = (), progress: bool | None = None,
         dtype: torch.dtype = torch.float32, checkpoint: str | os.PathLike | None = None,
-        checkpoint_every: int | None = None) -> FitResult:
+        checkpoint_every: int | None = None, precision: str = "fp32",
+        channels_last: bool = False) -> FitResult:
     """Fit a deep image prior to one degraded image.
 
     Minimises ``mean((A f_θ(z) − y)²)`` with Adam (SPEC §1), logging the band meter (FBC), the
@@ -96,6 +100,14 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         iterations — about every minute of work when that is None — and when Ctrl-C stops it;
         :func:`dipspec.fitting.resume` continues from it, to the same bytes on the CPU.
     checkpoint_every : int, optional
+    precision : {"fp32", "bf16"}
+        ``"bf16"`` runs the network's forward pass under ``torch.autocast`` in bfloat16
+        (convolutions in bf16; σ_max, the loss, the instruments and the history stay in
+        ``dtype``, which must then be float32). Faster for wide networks on CPUs with bf16
+        units and on GPUs; ``benchmarks/README.md`` gives its speed and its accuracy against
+        float32 on the same seed.
+    channels_last : bool
+        Run the network in channels-last (NHWC) memory order.
 
     Returns
     -------
@@ -127,7 +139,8 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
                         stop_window=stop_window, stop_eps=stop_eps,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
-                        checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+                        checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                        precision=precision, channels_last=channels_last)
     return _single(result)
 
 
@@ -143,7 +156,8 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
              keep_outputs: Sequence[int] = (), progress: bool | None = None,
              dtype: torch.dtype = torch.float32,
              channels_last: bool = True, checkpoint: str | os.PathLike | None = None,
-             checkpoint_every: int | None = None) -> list[FitResult]:
+             checkpoint_every: int | None = None,
+             precision: str = "fp32") -> list[FitResult]:
     """Run K independent fits of one architecture at once, as K calls to ``fit`` would.
 
     Member ``k`` is ``fit(tasks[k], models[k], iterations, lr, seeds[k], ...)``: its own
@@ -162,7 +176,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
         σ may differ. Default: ``fit``'s default model for each member's task and seed.
     iterations, lr, device, preset, input_kind, reg_noise_std, ema, backtracking,
     backtrack_every, log_every, metrics_every, auto_stop, stop_window, stop_eps, keep_outputs,
-    progress, dtype, checkpoint, checkpoint_every
+    progress, dtype, checkpoint, checkpoint_every, precision
         As :func:`dipspec.fit`, applied to every member (``backtracking=None`` follows each
         member's task). A member whose loss becomes non-finite is frozen there
         (``result.diverged``, with a warning) while the others carry on.
@@ -238,7 +252,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
                         stop_window=stop_window, stop_eps=stop_eps,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
                         channels_last=channels_last, checkpoint=checkpoint,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_every=checkpoint_every, precision=precision)
     return _many(results)
 
 
@@ -370,6 +384,11 @@ def _check_loop(settings: Settings) -> None:
     if not (math.isfinite(settings.reg_noise_std) and settings.reg_noise_std >= 0):
         raise ValueError(f"reg_noise_std must be a finite number >= 0, got "
                          f"{settings.reg_noise_std}; Ulyanov et al. use 1/30")
+    if settings.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {settings.precision!r}")
+    if settings.precision == "bf16" and settings.dtype != torch.float32:
+        raise ValueError(f"precision='bf16' runs the network in bfloat16 beside float32 "
+                         f"weights; pass dtype=torch.float32, not {settings.dtype}")
     if settings.checkpoint_every is not None and settings.checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1 or None, got "
                          f"{settings.checkpoint_every}")

@@ -10,6 +10,8 @@ host reads values only when it logs (callbacks, the progress bar, the stop rule)
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 import time
@@ -54,6 +56,7 @@ class Settings:
     channels_last: bool = True
     checkpoint: str | None = None
     checkpoint_every: int | None = None
+    precision: str = "fp32"
 
 
 #: Parameters of at least this many elements make a fit use PyTorch's fused Adam.
@@ -258,6 +261,8 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
             backtracks=int(st.backtracks[m]))
 
     callbacks, keep = list(callbacks), set(s.keep_outputs)
+    autocast = (functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
+                if s.precision == "bf16" else contextlib.nullcontext)
     backtrack_mask = torch.tensor(backtrack_on, device=device)
     bar = _progress_bar(s.iterations, s.progress, st.next)
     started = time.perf_counter()
@@ -267,8 +272,10 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
             for it in range(st.next, s.iterations):
                 measure = bool(s.metrics_every) and it % s.metrics_every == 0
                 check = any(backtrack_on) and it % s.backtrack_every == 0
-                output, losses = net.step(members.code(generators),
-                                          needs_image=it in st.log.row_of or measure or check)
+                with autocast():  # bf16: the network in bfloat16, all else in ``dtype``
+                    output, losses = net.step(members.code(generators),
+                                              needs_image=it in st.log.row_of or measure or check)
+                output = output.to(dtype)
                 if it == st.next == 0:
                     _check_channels(output, members.observations, members.tasks)
                 optimizer.zero_grad(set_to_none=True)
@@ -407,7 +414,8 @@ def _network(models: list[nn.Module], members: _Members, generators: list[torch.
     """The model itself for one member; K decoders as one grouped network otherwise."""
     if len(models) == 1:
         return SingleNet(models[0], members.tasks[0], members.observations, members.crop,
-                         generators[0], averaging=bool(settings.ema))
+                         generators[0], averaging=bool(settings.ema),
+                         channels_last=settings.channels_last)
     # On a CPU a wide grouped convolution runs slower than one convolution per member.
     split = device.type == "cpu" and widest_conv(models[0]) > 64 * 64
     return GroupedNet(models, channels_last=settings.channels_last, split_convs=split,

@@ -67,8 +67,11 @@ class SingleNet:
     """
 
     def __init__(self, model: nn.Module, task: Task, observation: Tensor, crop: Crop,
-                 generator: torch.Generator, averaging: bool) -> None:
+                 generator: torch.Generator, averaging: bool, channels_last: bool = False) -> None:
         self.model, self.task, self.observation, self.crop = model, task, observation, crop
+        self.channels_last = channels_last
+        if channels_last:  # NHWC kernels and activations (often faster convolutions on CPUs)
+            model.to(memory_format=torch.channels_last)
         self.generator = generator
         self.pixel_batch = getattr(model, "pixel_batch", None)
         if self.pixel_batch and task.A(observation).shape != observation.shape:
@@ -86,6 +89,8 @@ class SingleNet:
 
     def step(self, code: Tensor, needs_image: bool) -> tuple[Tensor, Tensor]:
         """``(output, losses)`` of one step: the cropped output ``(1, C, H, W)`` and ``(1,)``."""
+        if self.channels_last:
+            code = code.contiguous(memory_format=torch.channels_last)
         if self.minibatch_only:
             return self._minibatch_step(code, needs_image)
         output = self.crop(self.model(code))

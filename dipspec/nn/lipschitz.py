@@ -59,9 +59,14 @@ def sigma_max(weight: Tensor) -> Tensor:
     return _sigma_max_exact(w.flatten(2) if weight.ndim == 5 else w.flatten(1))
 
 
+def _exact_arithmetic(x: Tensor):
+    """No gradient and no autocast: σ_max stays in the weights' precision under bf16 fits."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
 def _sigma_max_exact(matrices: Tensor) -> Tensor:
     """Core of :func:`sigma_max` on ``(..., r, c)`` matrices."""
-    with torch.no_grad():
+    with torch.no_grad(), _exact_arithmetic(matrices):
         # Gram matrices lose half the digits in float32 for the small eigenvalues, not the
         # largest one: its relative error stays at machine precision.
         top = torch.linalg.eigvalsh(_gram(matrices.detach()))[..., -1]
@@ -125,7 +130,7 @@ def sigma_max_warm(matrices: Tensor, vectors: Tensor | None = None,
     >>> bool(torch.allclose(sigma, exact)), bool(torch.allclose(sigma2, exact, rtol=1e-2))
     (True, True)
     """
-    with torch.no_grad():
+    with torch.no_grad(), _exact_arithmetic(matrices):
         gram = _gram(matrices.detach())
         if vectors is None:
             values, eigenvectors = torch.linalg.eigh(gram)

@@ -1,0 +1,57 @@
+"""The speed options of the engine: bfloat16 autocast and channels-last memory order.
+
+Speed and the 2000-step accuracy (within 0.05 dB of float32) are measured in ``benchmarks/``;
+here: the options keep the fit's meaning (σ_max exact, outputs and history in float32, the
+same fit up to rounding), and bad combinations are refused.
+"""
+
+import pytest
+import torch
+
+import dipspec
+from dipspec import fit
+from dipspec.layers import sigma_max
+from dipspec.models import Decoder
+from dipspec.tasks import Denoise
+
+
+@pytest.fixture(scope="module")
+def task():
+    return Denoise(clean=dipspec.data.load_image("astronaut", size=48), seed=0)
+
+
+def _net():
+    return Decoder(out_channels=3, channels=16, stages=3, lipschitz_lambda=1.2, seed=0)
+
+
+def test_sigma_max_stays_exact_under_bf16_autocast():
+    weight = torch.randn(32, 16, 3, 3, generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = sigma_max(weight)
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, sigma_max(weight), rtol=1e-6, atol=0)
+
+
+def test_bf16_fit_keeps_float32_outputs_and_follows_the_float32_fit(task):
+    options = dict(iterations=60, device="cpu", progress=False)
+    reference = fit(task, _net(), **options)
+    bf16 = fit(task, _net(), precision="bf16", **options)
+    assert bf16.output.dtype == torch.float32 and bf16.history["psnr"].notna().all()
+    # a short fit: bfloat16 rounding (3 significant digits) moves PSNR by tenths of a dB
+    gap = (bf16.history["psnr"] - reference.history["psnr"]).abs()
+    assert gap.iloc[-1] < 0.5, gap.iloc[-1]
+
+
+def test_channels_last_is_the_same_fit_up_to_rounding(task):
+    options = dict(iterations=10, device="cpu", progress=False, dtype=torch.float64)
+    nchw = fit(task, _net(), **options)
+    nhwc = fit(task, _net(), channels_last=True, **options)
+    torch.testing.assert_close(nhwc.output, nchw.output, rtol=1e-9, atol=1e-9)
+
+
+def test_bad_precision_is_refused(task):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        fit(task, _net(), iterations=2, device="cpu", progress=False, precision="fp16")
+    with pytest.raises(ValueError, match="dtype=torch.float32"):
+        fit(task, _net(), iterations=2, device="cpu", progress=False, precision="bf16",
+            dtype=torch.float64)
