@@ -155,7 +155,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
              auto_stop: bool = False, stop_window: int = 100, stop_eps: float = 0.01,
              keep_outputs: Sequence[int] = (), progress: bool | None = None,
              dtype: torch.dtype = torch.float32,
-             channels_last: bool = True, checkpoint: str | os.PathLike | None = None,
+             channels_last: bool | None = None, checkpoint: str | os.PathLike | None = None,
              checkpoint_every: int | None = None,
              precision: str = "fp32") -> list[FitResult]:
     """Run K independent fits of one architecture at once, as K calls to ``fit`` would.
@@ -185,8 +185,9 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     callbacks : iterable of callables
         As :func:`dipspec.fit`; the dict also holds ``"member"`` (the member's index), and a
         callback returning ``True`` ends that member's fit only.
-    channels_last : bool
-        Run the grouped convolutions in channels-last memory order (faster on CPUs).
+    channels_last : bool, optional
+        Run the network in channels-last memory order. Default: on for K > 1 (the grouped
+        convolutions run faster so on CPUs), off for one member (which then *is* ``fit``).
 
     Returns
     -------
@@ -251,8 +252,9 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
                         stop_window=stop_window, stop_eps=stop_eps,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
-                        channels_last=channels_last, checkpoint=checkpoint,
-                        checkpoint_every=checkpoint_every, precision=precision)
+                        channels_last=k > 1 if channels_last is None else channels_last,
+                        checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                        precision=precision)
     return _many(results)
 
 

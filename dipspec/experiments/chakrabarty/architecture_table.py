@@ -16,8 +16,9 @@ from torch import Tensor
 from ... import data
 from ...fitting import fit
 from ...measure import psnr
-from ...presets import resolve_device
+from ...presets import Preset, resolve_device
 from ...tasks import Denoise
+from .. import fallback
 from .common import ARCHITECTURES, LEARNING_RATES, build_architecture
 
 __all__ = [
@@ -31,19 +32,23 @@ __all__ = [
 ]
 
 
-def table_images(factor: int = 4, names: Sequence[str] | None = None) -> dict[str, Tensor]:
+def table_images(factor: int = 4, names: Sequence[str] | None = None, *,
+                 preset: str | Preset | None = None) -> dict[str, Tensor]:
     """The nine denoising images of the paper data, downsampled by ``factor`` (both sides).
 
-    Names are the file stems (``image_Baboon512rgb`` …); ``names`` selects by substring.
+    Names are the file stems (``image_Baboon512rgb`` …); ``names`` selects by substring. With
+    ``preset="quick"`` an unreachable image is replaced by its embedded stand-in, with one
+    printed line (:mod:`dipspec.experiments.fallback`); otherwise the error is raised.
     """
     images = {}
     for relpath in data.paper_images("denoising"):
         stem = Path(relpath).stem
         if names and not any(n.lower() in stem.lower() for n in names):
             continue
-        full = data.paper_image(relpath)
+        full = fallback.paper_image(relpath, preset=preset)
         height, width = full.shape[-2:]
-        images[stem] = data.paper_image(relpath, size=(height // factor, width // factor))
+        images[stem] = fallback.paper_image(relpath, size=(height // factor, width // factor),
+                                            preset=preset)
     if not images:
         raise ValueError(f"no denoising image matches {list(names or [])}; the names are "
                          f"{[Path(p).stem for p in data.paper_images('denoising')]}")
@@ -55,7 +60,7 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
                        architectures: Sequence[str] = ARCHITECTURES, sigma: float = 25 / 255,
                        dip_channels: int = 128, device: str | torch.device = "cpu",
                        on_row: Callable[[dict], None] | None = None,
-                       log_every: int = 1) -> pd.DataFrame:
+                       log_every: int = 1, journal=None) -> pd.DataFrame:
     """Oracle denoising PSNR of each architecture, image and seed (Chakrabarty & Maji's table).
 
     The noise of image ``i`` and seed ``s`` is drawn with seed ``s`` and is the same for every
@@ -63,6 +68,10 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
     over the trajectory, against the clean image, read every ``log_every`` iterations (1: every
     iterate; more skips ReLUNet's whole-image pass on the other steps, several times cheaper).
     Plain DIP: no backtracking, no λ or σ control; Adam with :data:`LEARNING_RATES`.
+
+    ``journal`` (a :class:`~dipspec.experiments.chakrabarty.FitJournal`) keeps every finished
+    fit: a fit it already holds with the same settings is not run again, so a table stopped by
+    Ctrl-C, SIGTERM or a crash resumes where it stopped. ``on_row`` sees the new fits only.
 
     Returns
     -------
@@ -78,21 +87,38 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
             noisy = float(psnr(task.observation, clean)[0])
             for arch in architectures:
                 its = iterations if isinstance(iterations, int) else iterations[arch]
-                model, kind = build_architecture(arch, task.output_size, task.channels,
-                                                 seed=seed, dip_channels=dip_channels)
                 lr = LEARNING_RATES.get(arch, 1e-3)
-                result = fit(task, model=model, iterations=its, lr=lr, seed=seed,
-                             device=run_device, input_kind=kind, backtracking=False,
-                             metrics_every=0, log_every=log_every, progress=False)
-                best_iteration, best = result.peak("psnr")
-                row = dict(image=name, architecture=arch, seed=seed, iterations=its, lr=lr,
-                           psnr=best, best_iteration=best_iteration, noisy_psnr=noisy,
-                           wall_time_s=round(result.wall_time, 2))
+                settings = dict(image=name, shape=list(clean.shape), architecture=arch,
+                                seed=seed, iterations=its, lr=lr, sigma=sigma,
+                                dip_channels=dip_channels if arch == "DIP" else None,
+                                log_every=log_every, device=run_device.type)
+                row = None if journal is None else journal.get(settings)
+                if row is None:
+                    row = _table_fit(task, arch, its, lr, seed, dip_channels, run_device,
+                                     log_every)
+                    row = dict(image=name, architecture=arch, seed=seed, iterations=its,
+                               lr=lr, noisy_psnr=noisy, **row)
+                    if journal is not None:
+                        journal.add(settings, row)
+                    if on_row is not None:
+                        on_row(row)
                 rows.append(row)
-                if on_row is not None:
-                    on_row(row)
-                del model, result
-    return pd.DataFrame(rows)
+    columns = ["image", "architecture", "seed", "iterations", "lr", "psnr", "best_iteration",
+               "noisy_psnr", "wall_time_s"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _table_fit(task: Denoise, arch: str, iterations: int, lr: float, seed: int,
+               dip_channels: int, device: torch.device, log_every: int) -> dict:
+    """One fit of the table: its best PSNR, where it was reached, and its wall time."""
+    model, kind = build_architecture(arch, task.output_size, task.channels, seed=seed,
+                                     dip_channels=dip_channels)
+    result = fit(task, model=model, iterations=iterations, lr=lr, seed=seed, device=device,
+                 input_kind=kind, backtracking=False, metrics_every=0, log_every=log_every,
+                 progress=False)
+    best_iteration, best = result.peak("psnr")
+    return dict(psnr=best, best_iteration=best_iteration,
+                wall_time_s=round(result.wall_time, 2))
 
 
 def image_label(stem: str) -> str:

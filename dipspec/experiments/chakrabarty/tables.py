@@ -9,6 +9,7 @@ Committed tables live in ``results/`` beside the package (:func:`results_path`).
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from .architecture_table import summarise_table
 
 __all__ = [
+    "FitJournal",
     "check_updatable",
     "machine",
     "read_table",
@@ -178,6 +180,73 @@ def _run_description(provenance: Mapping) -> str:
                      f"{run['wall_time_s']} s, commit {run['commit']}"
                      + (f", PSNR {run['psnr']}" if run["psnr"] else "") + ".")
     return " ".join(parts)
+
+
+class FitJournal:
+    """The finished fits of a table, one JSON line each (``{"fit": settings, "row": row}``),
+    appended and synced to disk as each fit ends, so no finished fit is lost to Ctrl-C, SIGTERM
+    or a crash. :func:`architecture_table` skips a fit the journal holds with the same settings
+    (image and its size, architecture, seed, iterations, learning rate, σ, width, oracle
+    reading, device type); a fit whose settings changed runs again.
+
+    A line cut short by a crash is dropped when the journal is opened.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "table.journal.jsonl"
+    >>> FitJournal(path).add({"seed": 0}, {"psnr": 25.0})
+    >>> journal = FitJournal(path)
+    >>> journal.get({"seed": 0}), journal.get({"seed": 1}), len(journal)
+    ({'psnr': 25.0}, None, 1)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._rows: dict[str, dict] = {}
+        self.reused, self.reused_seconds = 0, 0.0
+        if not self.path.is_file():
+            return
+        text = self.path.read_bytes()
+        if text and not text.endswith(b"\n"):  # a crash mid-line: drop the torn tail
+            with open(self.path, "r+b") as handle:
+                handle.truncate(text.rfind(b"\n") + 1)
+            text = text[: text.rfind(b"\n") + 1]
+        for line in text.decode().splitlines():
+            try:
+                entry = json.loads(line)
+                self._rows[self._key(entry["fit"])] = entry["row"]
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    @staticmethod
+    def _key(fit: Mapping) -> str:
+        return json.dumps(fit, sort_keys=True, default=str)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, fit: Mapping) -> dict | None:
+        """The row of a finished fit with exactly these settings, or ``None``."""
+        row = self._rows.get(self._key(fit))
+        if row is not None:
+            self.reused += 1
+            self.reused_seconds += float(row.get("wall_time_s") or 0.0)
+        return None if row is None else dict(row)
+
+    def add(self, fit: Mapping, row: Mapping) -> None:
+        """Append one finished fit and sync it to disk before returning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"fit": dict(fit), "row": dict(row)}, default=str) + "\n"
+        with open(self.path, "a") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._rows[self._key(fit)] = dict(row)
+
+    def remove(self) -> None:
+        """Delete the journal (once the table it fed is written)."""
+        self.path.unlink(missing_ok=True)
 
 
 def machine() -> str:

@@ -1,0 +1,235 @@
+"""The ``dipspec`` argument parser: ``run``, ``resume`` and ``table``.
+
+Every flag's value is checked here, by its type, so a bad value is reported in the flag's own
+terms (``argument --noise-sigma: ...`` in the 0–255 units it takes) on one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+
+__all__ = ["QUICK_SIZE", "build_parser"]
+
+#: Longer side of an embedded image in the quick preset.
+QUICK_SIZE = 96
+#: Longer side an image file is capped to in the quick preset unless --size says otherwise.
+PHOTO_CAP = 512
+
+_EPILOG = """examples:
+  dipspec run denoise --image astronaut --out out/astronaut     synthetic test, PSNR vs clean
+  dipspec run denoise --image my_noisy_photo.png --out out/photo   your photo, restored as is
+  dipspec run inpaint --image damaged.png --mask known.png --out out/inpaint
+  dipspec run super_resolve --image coffee --preset quick --iterations 1500
+  dipspec resume out/photo                  continue a run stopped by Ctrl-C, SIGTERM or a crash
+
+An embedded image (astronaut, camera, coffee, ...) is degraded synthetically and scored by PSNR
+against the clean original; an image file is restored as it is (no PSNR) unless --synthetic.
+Exit codes: 0 done, 1 failed while running, 2 bad usage or input, 130 Ctrl-C, 143 SIGTERM.
+"""
+
+_TABLE_EPILOG = """examples:
+  dipspec table architectures --seeds 3 --out results
+  dipspec table architectures --images Peppers --seeds 1 --iterations 20 --out /tmp/table
+  dipspec table architectures --iterations DIP=2000,ReLUNet=5000 --dip-channels 128
+  dipspec table architectures --architectures Linear-2048 --iterations 300 --update
+
+Each finished fit is journalled in OUT/architectures.journal.jsonl: after Ctrl-C, SIGTERM or a
+crash, the same command again runs only the fits that are missing.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line (no usage block)."""
+
+    def error(self, message: str):
+        match = re.match(r"argument (\S+?)(?:/\S+)?: (.*)", message)
+        if match:  # "argument --size: must be ..." -> "--size must be ..."
+            name, rest = match.groups()
+            message = f"{name} {rest}" if rest.startswith(("must", "needs")) else f"{name}: {rest}"
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _whole(low: int, what: str = "", high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"needs a whole number{what}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in {low}..{high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}{what}, got {text}")
+        return value
+    return parse
+
+
+def _real(low: float, what: str, high: float | None = None):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"needs a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{what}, got {text}")
+        return value
+    return parse
+
+
+def _lambda(text: str) -> float | str:
+    if text.lower() in ("off", "none"):
+        return "off"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 or 'off' (plain DIP), got "
+                                         f"{text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}; write "
+                                         "--lambda off for plain DIP (the paper uses 1-3)")
+    return value
+
+
+def _debug(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback of an error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..nn import UPSAMPLE_MODES
+    from ..tasks import TASKS
+
+    parser = _Parser(prog="dipspec", epilog=_EPILOG,
+                     description="Deep image prior with spectral-bias control (Shi et al., "
+                                 "IJCV 2022).",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _debug(parser, default=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser(
+        "run", help="restore one image: output.png, best.png, history.csv, psnr.png, run.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG)
+    run.add_argument("task", choices=sorted(TASKS), help="the degradation to undo")
+    _run_inputs(run)
+    _run_model(run, UPSAMPLE_MODES)
+    _run_outputs(run)
+    _resume_parser(sub)
+    _table_parser(sub)
+    return parser
+
+
+def _run_inputs(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--image", default="astronaut",
+                     help="an embedded scikit-image name (astronaut, camera, coffee, …) or an "
+                          "image file (default: astronaut)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--synthetic", action="store_true",
+                      help="treat the image as clean: degrade it synthetically and report PSNR "
+                           "against it (the default for embedded images)")
+    mode.add_argument("--observed", action="store_true",
+                      help="treat the image as already degraded and restore it as it is, no "
+                           "PSNR (the default for image files)")
+    run.add_argument("--mask", default=None, metavar="FILE",
+                     help="inpaint: the known pixels, white (known) and black (missing), the "
+                          "image's size; needed to inpaint an image file as it is")
+    run.add_argument("--size", type=_whole(0, " (pixels; 0 = full size)"), default=None,
+                     help=f"resize so the longer side is this, aspect kept (default: "
+                          f"{QUICK_SIZE} for an embedded image and at most {PHOTO_CAP} for a "
+                          "file in the quick preset, else full size; 0 = full size)")
+    run.add_argument("--noise-sigma", type=_real(0, "must be a noise std in 8-bit units, 0-255 "
+                                                    "(the paper: 25)", 255), default=None,
+                     help="denoise --synthetic: std of the added Gaussian noise, in 8-bit "
+                          "units (default 25)")
+    run.add_argument("--quality", type=_whole(1, " (JPEG quality)", 95), default=None,
+                     help="deblock --synthetic: JPEG quality 1-95 (default 10)")
+    run.add_argument("--factor", type=_whole(2, " (scale factor)"), default=4,
+                     help="super_resolve: scale factor (default 4)")
+
+
+def _run_model(run: argparse.ArgumentParser, modes) -> None:
+    run.add_argument("--lambda", dest="lipschitz_lambda", type=_lambda, default=None,
+                     help="Lipschitz constant λ of every conv (SPEC §3), a number > 0, or "
+                          "'off' for plain DIP (default: the task's rule for the preset)")
+    run.add_argument("--upsample", choices=modes, default=None,
+                     help="upsampling layer of the decoder (default: bilinear; gaussian with "
+                          "--sigma)")
+    run.add_argument("--sigma", dest="gaussian_sigma", default=None,
+                     type=_real(0, "must be a finite σ >= 0 (the paper: 0.1-1)"),
+                     help="σ of the Gaussian upsampling, every stage (default with --upsample "
+                          "gaussian: the paper's 0.1,0.1,0.1,0.5,0.5)")
+    run.add_argument("--channels", type=_whole(1, " (decoder width)", 1024), default=None,
+                     help="decoder width (default: the preset's, 32 quick / 128 paper)")
+    run.add_argument("--iterations", type=_whole(1), default=None,
+                     help="optimisation steps (default: the preset's, 100 for enhance)")
+    run.add_argument("--preset", choices=("auto", "quick", "paper"), default="auto",
+                     help="run scale: quick (CPU: small image, 32 channels) or paper (full "
+                          "size, 128 channels, 10 000 steps); auto = paper on a GPU")
+    run.add_argument("--auto-stop", action="store_true",
+                     help="end at the blur/sharpness stopping rule (SPEC §6)")
+    run.add_argument("--seed", type=_whole(0, "", 2**63 - 1), default=0,
+                     help="random seed (default 0)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+
+
+def _run_outputs(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--out", default="out",
+                     help="output folder: new, empty, or written by dipspec before (it is "
+                          "then replaced); default ./out")
+    _checkpoint(run)
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _debug(run)
+
+
+def _checkpoint(parser: argparse.ArgumentParser, default: int | None = None) -> None:
+    parser.add_argument("--checkpoint-every", type=_whole(1, " (iterations)"), default=default,
+                        metavar="N",
+                        help="save the fit's state every N iterations, for dipspec resume "
+                             "(default: about every minute of work)")
+
+
+def _resume_parser(sub) -> None:
+    resume = sub.add_parser(
+        "resume", help="continue a run stopped by Ctrl-C, SIGTERM or a crash",
+        description="Continue the run whose --out was DIR from its last checkpoint; the result "
+                    "is the same, byte for byte on a CPU, as a run never stopped.")
+    resume.add_argument("dir", metavar="DIR", help="the --out folder of the stopped run")
+    _checkpoint(resume)
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    _debug(resume)
+
+
+def _table_parser(sub) -> None:
+    table = sub.add_parser(
+        "table", help="reproduce a results table (architectures: Chakrabarty & Maji)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_TABLE_EPILOG)
+    table.add_argument("which", choices=("architectures",),
+                       help="architectures: oracle denoising PSNR of DIP, DIP Linear-128, "
+                            "DIP Linear-2048 and ReLUNet on the nine denoising images")
+    table.add_argument("--images", nargs="+", default=None,
+                       help="substrings selecting denoising images (default: all nine)")
+    table.add_argument("--seeds", type=_whole(1), default=3,
+                       help="number of seeds 0 … n−1 (noise and initialisation; default 3)")
+    table.add_argument("--factor", type=_whole(1), default=4,
+                       help="downsample the images by this factor (default 4)")
+    table.add_argument("--iterations", default="2000",
+                       help="iterations of every fit, or per model: "
+                            "'DIP=600,Linear-128=300,Linear-2048=40,ReLUNet=300' (default 2000)")
+    table.add_argument("--architectures", nargs="+", default=None,
+                       help="subset of: DIP Linear-128 Linear-2048 ReLUNet (default: all)")
+    table.add_argument("--dip-channels", type=_whole(1), default=128,
+                       help="width of the DIP encoder–decoder (default 128; the poster: 256)")
+    table.add_argument("--log-every", type=_whole(1), default=1,
+                       help="read the PSNR every N iterations for the oracle (default 1: every "
+                            "iterate; N > 1 makes ReLUNet's steps several times cheaper)")
+    table.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    table.add_argument("--threads", type=_whole(1), default=None,
+                       help="CPU threads for torch (default: torch's choice)")
+    table.add_argument("--out", default="results",
+                       help="folder for architectures.csv, .md and .json (default: ./results)")
+    table.add_argument("--update", action="store_true",
+                       help="replace only these architectures' columns of the table already "
+                            "in --out (same images, seeds and factor); provenance is kept "
+                            "per column")
+    table.add_argument("--quiet", action="store_true", help="no line per finished fit")
+    _debug(table)
