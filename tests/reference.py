@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: Golden cases of ``../shared/golden/expected.json`` (see its README).
+#: Golden cases of ``tests/data/golden/expected.json`` (see its README).
 CASES = ["camera_96x128", "astronaut_rgb_64x64", "random_64x48"]
 #: Devices the instruments are tested on: the CPU, and CUDA where present.
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

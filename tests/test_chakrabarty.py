@@ -1,9 +1,8 @@
 """Chakrabarty & Maji experiment helpers (SPEC §9) and ``dipspec table architectures``."""
 
 import json
-import os
-from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,8 +11,6 @@ from dipspec import chakrabarty as cm
 from dipspec.cli import main
 from dipspec.experiments.chakrabarty import tables
 from dipspec.tasks import Denoise
-
-PAPER_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "paper-data"
 
 
 def _series(values):
@@ -133,11 +130,12 @@ def test_write_table_writes_three_files(tmp_path):
 
 
 @pytest.fixture
-def paper_data(monkeypatch):
-    if not os.environ.get("DIPSPEC_DATA_MIRROR"):
-        if not PAPER_DATA.is_dir():
-            pytest.skip("paper data not available (set DIPSPEC_DATA_MIRROR)")
-        monkeypatch.setenv("DIPSPEC_DATA_MIRROR", str(PAPER_DATA))
+def paper_data(fake_paper_data):
+    """A mirror whose only denoising image is a 256 × 256 House made here (no paper data)."""
+    rng = np.random.default_rng(0)
+    fake_paper_data.add("denoising/image_House256rgb.png",
+                        rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    return fake_paper_data
 
 
 def test_table_command_on_one_image(paper_data, tmp_path, capsys):
@@ -169,7 +167,7 @@ def test_table_command_on_one_image(paper_data, tmp_path, capsys):
     assert info["columns"]["ReLUNet"]["wall_time_s"] != info["columns"]["DIP"]["wall_time_s"]
 
 
-def test_update_table_checks_the_table_it_updates(tmp_path, capsys):
+def test_update_table_checks_the_table_it_updates(paper_data, tmp_path, capsys):
     settings = {"device": "cpu", "factor": 4, "seeds": [0, 1, 2], "iterations": {"DIP": 5},
                 "images": {"a": [8, 8], "b": [8, 8]}, "commit": "aaa", "wall_time_s": 9}
     with pytest.raises(FileNotFoundError, match="no table to update"):

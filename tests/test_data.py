@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -41,11 +43,38 @@ def no_downloads(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def mirror(monkeypatch) -> Path:
-    if not (MIRROR / "SHA256SUMS").is_file():
-        pytest.skip(f"paper data mirror not found at {MIRROR}")
-    monkeypatch.setenv("DIPSPEC_DATA_MIRROR", str(MIRROR))
-    return MIRROR
+def mirror(fake_paper_data) -> Path:
+    """A small mirror made here (the paper's layout and file names, tiny synthetic content)."""
+    rng = np.random.default_rng(0)
+    fake_paper_data.add("denoising/image_House256rgb.png",
+                        rng.integers(0, 256, (24, 20, 3), dtype=np.uint8))
+    fake_paper_data.add("denoising/image_F16_512rgb.png",
+                        rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    fake_paper_data.add("inpainting/Dataset_Bernoulli/img/barbara.png",
+                        rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    fake_paper_data.add("enhancement/tulips.bmp", _bmp(rng.integers(0, 256, (12, 18, 3),
+                                                                    dtype=np.uint8)))
+    checkerboard = (np.indices((32, 32)).sum(0) % 2).astype(np.int64)[None]  # half kept
+    fake_paper_data.add("inpainting/Dataset_Bernoulli/mask/barbara.h5", _h5(checkerboard))
+    region = np.full((20, 20), 255, dtype=np.uint8)
+    region[5:9, :] = 0
+    fake_paper_data.add("inpainting/vase_mask.png", region)
+    return fake_paper_data.root
+
+
+def _bmp(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+def _h5(mask: np.ndarray) -> bytes:
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        handle["mask"] = mask
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,9 +292,9 @@ def test_unknown_relpath():
 
 def test_paper_image_from_mirror(mirror):
     x = paper_image("denoising/image_House256rgb.png")
-    assert x.shape == (1, 3, 256, 256) and x.dtype == torch.float32
-    barbara = paper_image("inpainting/Dataset_Bernoulli/img/barbara.png", size=64)
-    assert barbara.shape == (1, 1, 64, 64)
+    assert x.shape == (1, 3, 24, 20) and x.dtype == torch.float32
+    barbara = paper_image("inpainting/Dataset_Bernoulli/img/barbara.png", size=16)
+    assert barbara.shape == (1, 1, 16, 16)
 
 
 def test_paper_image_corrupt_copy(tmp_path, monkeypatch, mirror):
@@ -280,33 +309,47 @@ def test_paper_image_corrupt_copy(tmp_path, monkeypatch, mirror):
         paper_image(relpath)
 
 
-def test_paper_image_from_cache_without_download(tmp_path, monkeypatch):
-    """Without a mirror, pooch serves an already cached, checksum-valid file offline."""
+@pytest.mark.parametrize("offline", ["0", "1"])
+def test_paper_image_from_cache_without_download(tmp_path, monkeypatch, mirror, offline):
+    """Without a mirror, an already cached, checksum-valid file is served offline (by pooch,
+    or directly when downloads are disabled)."""
     relpath = "enhancement/tulips.bmp"
-    if not (MIRROR / relpath).is_file():
-        pytest.skip(f"paper data mirror not found at {MIRROR}")
     cache = tmp_path / "cache"
     (cache / relpath).parent.mkdir(parents=True)
-    shutil.copy(MIRROR / relpath, cache / relpath)
+    shutil.copy(mirror / relpath, cache / relpath)
     monkeypatch.setenv("DIPSPEC_DATA_CACHE", str(cache))
-    assert paper_image(relpath, size=32).shape == (1, 3, 32, 32)
+    monkeypatch.setenv("DIPSPEC_DATA_MIRROR", "")  # empty: no mirror
+    monkeypatch.setenv("DIPSPEC_OFFLINE", offline)
+    assert paper_image(relpath, size=8).shape == (1, 3, 8, 8)
+
+
+def test_offline_refuses_to_download_and_says_what_to_do(monkeypatch, mirror):
+    monkeypatch.setenv("DIPSPEC_OFFLINE", "1")
+    monkeypatch.delenv("DIPSPEC_DATA_MIRROR")
+    with pytest.raises(FileNotFoundError, match="DIPSPEC_OFFLINE forbids downloads.*MIRROR"):
+        paper_image("denoising/image_House256rgb.png")
+    corrupt = Path(os.environ["DIPSPEC_DATA_CACHE"]) / "denoising/image_F16_512rgb.png"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"not the image")  # a bad cached copy counts as missing
+    with pytest.raises(FileNotFoundError, match="not in the mirror or the cache"):
+        paper_image("denoising/image_F16_512rgb.png")
 
 
 def test_paper_mask(mirror):
     mask = paper_mask("inpainting/Dataset_Bernoulli/mask/barbara.h5")
-    assert mask.shape == (1, 1, 512, 512) and mask.dtype == torch.float32
+    assert mask.shape == (1, 1, 32, 32) and mask.dtype == torch.float32
     assert set(mask.unique().tolist()) == {0.0, 1.0}
     assert abs(float(mask.mean()) - 0.5) < 0.01
     same = paper_mask("inpainting/Dataset_Bernoulli/img/barbara.png")
     assert torch.equal(mask, same)
     region = paper_mask("inpainting/vase.png")
-    assert region.shape == (1, 1, 320, 320)
-    assert set(region.unique().tolist()) == {0.0, 1.0}
+    assert region.shape == (1, 1, 20, 20)
+    assert set(region.unique().tolist()) == {0.0, 1.0} and int(region.sum()) == 16 * 20
 
 
 def test_fetch_all_uses_mirror(mirror):
     paths = fetch_all("denoising")
-    assert len(paths) == 9
+    assert len(paths) == 2
     assert all(path.is_file() and mirror in path.parents for path in paths)
 
 
@@ -320,5 +363,6 @@ def test_failed_download_says_how_to_use_a_mirror(monkeypatch, tmp_path):
     monkeypatch.setattr(pooch.HTTPDownloader, "__call__", offline)
     monkeypatch.setenv("DIPSPEC_DATA_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("DIPSPEC_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("DIPSPEC_OFFLINE", "0")  # let it try, and fail like a machine offline
     with pytest.raises(FileNotFoundError, match="could not download .*DIPSPEC_DATA_MIRROR"):
         paper_image("denoising/image_Peppers512rgb.png")

@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from dipspec import data, experiments, tasks
+from dipspec.experiments import chakrabarty as cm
+from dipspec.experiments import fallback
 from dipspec.fitting import FitResult
 from dipspec.presets import PAPER, QUICK
 
@@ -134,23 +136,70 @@ def test_degraded_view_upsamples_super_resolution():
     assert experiments.degraded_view(denoise) is denoise.observation
 
 
-@pytest.fixture(scope="module")
-def paper_data():
-    try:
-        data.paper_image("denoising/image_House256rgb.png", size=8)
-    except Exception as err:  # no mirror and no network
-        pytest.skip(f"paper images unavailable ({type(err).__name__}); set DIPSPEC_DATA_MIRROR")
+@pytest.fixture
+def no_paper_data(monkeypatch, tmp_path):
+    """A machine without the paper's images (an empty mirror and cache, downloads disabled) and
+    a fresh record of fallbacks."""
+    monkeypatch.setenv("DIPSPEC_DATA_MIRROR", str(tmp_path))
+    monkeypatch.setenv("DIPSPEC_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DIPSPEC_OFFLINE", "1")
+    monkeypatch.setattr(fallback, "_used", {})
 
 
-def test_application_tasks_cover_the_paper(paper_data):
+def test_application_tasks_cover_the_paper(no_paper_data, capsys):
     setup = tiny_setup("applications")
-    apps = experiments.application_tasks(setup)
+    apps = experiments.application_tasks(setup)  # the quick preset's stand-ins
     assert [task.name for task in apps.values()] == [
         "denoise", "deblock", "inpaint", "inpaint", "super_resolve", "enhance"]
     for task in apps.values():
         assert task.output_size == (40, 40)
     region = apps["inpainting (region)"].mask
     assert 0.5 < float(region.mean()) < 1.0  # a resized region mask, not Bernoulli(1/2)
+    assert apps["JPEG deblocking"].channels == 1 and apps["denoising"].channels == 3
+    assert set(fallback.fallbacks_used()) == {
+        "denoising/image_F16_512rgb.png", "deblocking/classic5/barbara.bmp",
+        "inpainting/Dataset_Bernoulli/img/barbara.png", "inpainting/vase.png",
+        "inpainting/vase_mask.png", "denoising/image_House256rgb.png", "enhancement/tulips.bmp"}
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7 and all("unavailable" in line for line in lines)
+
+
+def test_quick_preset_falls_back_with_one_line_and_provenance(no_paper_data, capsys):
+    setup = tiny_setup("quickstart")
+    peppers = experiments.load("Peppers", 40, preset=setup.preset)
+    again = experiments.denoising_task("Peppers", setup).clean  # same stand-in, no second line
+    assert torch.equal(peppers, data.load_image("astronaut", size=40)) and torch.equal(again,
+                                                                                       peppers)
+    out = capsys.readouterr().out
+    assert out == ("paper image Peppers unavailable (not in $DIPSPEC_DATA_MIRROR, downloads "
+                   "disabled by $DIPSPEC_OFFLINE): using the embedded 'astronaut' instead "
+                   "(quick preset only; recorded in the figure's provenance)\n")
+    info = setup.provenance()
+    assert info["image_fallbacks"] == {"denoising/image_Peppers512rgb.png": "astronaut"}
+    grey = experiments.load("inpainting/Dataset_Bernoulli/img/barbara.png", gray=True,
+                            preset="quick")
+    assert grey.shape == (1, 1, 512, 512)  # the paper image's own size: its crops still fit
+
+
+def test_paper_preset_never_falls_back(no_paper_data):
+    with pytest.raises(FileNotFoundError, match="DIPSPEC_OFFLINE"):
+        experiments.load("Peppers", 40, preset="paper")
+    with pytest.raises(FileNotFoundError):
+        experiments.load("Peppers", 40)  # no preset: no fallback either
+    with pytest.raises(FileNotFoundError):
+        cm.table_images(4, ["House"])
+    assert fallback.fallbacks_used() == {}
+    assert "image_fallbacks" not in tiny_setup().provenance()
+
+
+def test_a_reachable_paper_image_is_used_not_replaced(fake_paper_data, monkeypatch):
+    monkeypatch.setattr(fallback, "_used", {})
+    house = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    fake_paper_data.add("denoising/image_House256rgb.png", house)
+    images = cm.table_images(4, ["House"], preset="quick")
+    assert list(images) == ["image_House256rgb"] and images["image_House256rgb"].shape[-2:] == (
+        64, 64)
+    assert fallback.fallbacks_used() == {}
 
 
 def test_application_lambda_follows_the_scale_and_task():

@@ -3,8 +3,10 @@
 A local mirror folder named by the environment variable ``DIPSPEC_DATA_MIRROR`` is used when it
 holds the file; otherwise the file is downloaded once with ``pooch`` from the authors' public
 repository into a cache folder (``<checkout>/dataset/cache``, or the user cache;
-``DIPSPEC_DATA_CACHE`` overrides). Every file is checked against the SHA-256 registry shipped
-beside this module (``paper_data_sha256.txt``). Nothing is read or downloaded at import.
+``DIPSPEC_DATA_CACHE`` overrides). ``DIPSPEC_OFFLINE=1`` forbids downloads: a file that is in
+neither the mirror nor the cache then raises ``FileNotFoundError`` at once. An empty
+``DIPSPEC_DATA_MIRROR`` means no mirror. Every file is checked against the SHA-256 registry
+shipped beside this module (``paper_data_sha256.txt``). Nothing is read or downloaded at import.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ BASE_URL = (
 
 MIRROR_ENV = "DIPSPEC_DATA_MIRROR"
 CACHE_ENV = "DIPSPEC_DATA_CACHE"
+OFFLINE_ENV = "DIPSPEC_OFFLINE"  # "1": never download (tests, air-gapped machines)
 _REGISTRY_FILE = Path(__file__).with_name("paper_data_sha256.txt")
 _IMAGE_SUFFIXES = (".png", ".bmp")
 
@@ -133,6 +136,15 @@ def _local_path(relpath: str) -> Path:
                     f"the paper's data, or unset {MIRROR_ENV} to download a verified copy"
                 )
             return candidate
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):  # no network: the cache or nothing
+        cached = _cache_dir() / relpath
+        if cached.is_file() and _sha256(cached) == expected:
+            return cached
+        raise FileNotFoundError(
+            f"{relpath!r} is not in the mirror or the cache, and {OFFLINE_ENV} forbids "
+            f"downloads; set {MIRROR_ENV} to a local copy of the authors' dataset/ folder "
+            f"(see dataset/README.md), or unset {OFFLINE_ENV} to download it"
+        )
     import pooch
 
     fetcher = pooch.create(
@@ -176,8 +188,8 @@ def paper_image(
     -----
     Source order: ``$DIPSPEC_DATA_MIRROR/<relpath>`` if that file exists (checked against the
     registry); else a checksum-verified download with pooch from `BASE_URL` into the cache
-    folder (``$DIPSPEC_DATA_CACHE``, else ``<checkout>/dataset/cache``, else the user cache).
-    SPEC §10.
+    folder (``$DIPSPEC_DATA_CACHE``, else ``<checkout>/dataset/cache``, else the user cache),
+    unless ``$DIPSPEC_OFFLINE`` is ``1`` (then only an already cached copy is used). SPEC §10.
     """
     return load_image(_local_path(relpath), gray=gray, size=size)
 

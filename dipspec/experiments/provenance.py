@@ -9,6 +9,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from .fallback import fallbacks_used
+
 __all__ = ["commit", "provenance"]
 
 _REPO = Path(__file__).resolve().parents[2]  # the checkout: <checkout>/dipspec/experiments/
@@ -25,7 +27,9 @@ def commit() -> str:
 
 
 def provenance(preset, results=None, **extra) -> dict:
-    """Preset, image size, iterations, device, seed, commit and wall time of a figure's runs."""
+    """Preset, image size, iterations, device, seed, commit and wall time of a figure's runs,
+    and ``image_fallbacks`` ({paper image: embedded stand-in}) when the quick preset replaced
+    an unreachable paper image in this process (:mod:`dipspec.experiments.fallback`)."""
     results = list(results.values()) if isinstance(results, Mapping) else list(results or [])
     info = {"preset": getattr(preset, "name", str(preset)), "commit": commit()}
     if results:
@@ -34,5 +38,7 @@ def provenance(preset, results=None, **extra) -> dict:
                     iterations=int(max(r.history["iteration"].max() + 1 for r in results)),
                     device=first.device, seed=first.seed,
                     wall_time_s=round(sum(r.wall_time for r in results), 1))
+    if fallbacks_used():
+        info["image_fallbacks"] = fallbacks_used()
     info.update(extra)
     return info

@@ -14,6 +14,7 @@ from torch import nn
 
 from .. import tasks
 from ..fitting import FitResult, fit, fit_many
+from ..presets import default_lambda
 from .setup import ARCHITECTURES, OURS, Setup, denoising_task, make_model
 
 __all__ = [
@@ -170,11 +171,9 @@ def denoising_comparison(setup: Setup, progress: bool = True) -> dict[str, dict[
 
 
 def application_lambda(task: tasks.Task, setup: Setup) -> float:
-    """λ of an application: the scale's denoising λ for denoising and deblocking (SPEC §3 uses
-    1.4 for both), the task's own otherwise (inpainting 1.6, enhancement 1.0)."""
-    if task.name in ("denoise", "deblock"):
-        return setup.lipschitz_lambda
-    return task.default_lipschitz_lambda
+    """λ of an application: :func:`dipspec.presets.default_lambda` at the setup's scale (the
+    scale's denoising λ for denoising and deblocking, the paper's otherwise)."""
+    return default_lambda(task, setup.preset)
 
 
 def restore_all(task_list: Mapping[str, tasks.Task], setup: Setup,

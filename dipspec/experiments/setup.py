@@ -25,6 +25,7 @@ from .. import data, tasks
 from ..fitting import FitResult
 from ..nn import ConvNet, Decoder, SkipNet
 from ..presets import Preset, resolve, resolve_device
+from . import fallback
 from .provenance import provenance
 
 __all__ = [
@@ -236,11 +237,14 @@ def _paper_path(name: str) -> str | None:
     return matches[0] if matches else None
 
 
-def load(name: str, size: int | None = None, gray: bool = False) -> torch.Tensor:
+def load(name: str, size: int | None = None, gray: bool = False, *,
+         preset: str | Preset | None = None) -> torch.Tensor:
     """An image by short name: a paper image (``"Peppers"``, ``"F16"``, ``"tulips"``, or any
     path of :func:`dipspec.data.paper_images`) or an embedded one (``"astronaut"``).
 
-    Paper images come from ``$DIPSPEC_DATA_MIRROR`` when set, else a verified download.
+    Paper images come from ``$DIPSPEC_DATA_MIRROR`` when set, else a verified download. With
+    ``preset="quick"`` an unreachable paper image falls back to an embedded stand-in, with one
+    printed line (:mod:`dipspec.experiments.fallback`); otherwise the error is raised.
 
     Examples
     --------
@@ -254,21 +258,23 @@ def load(name: str, size: int | None = None, gray: bool = False) -> torch.Tensor
         raise ValueError(f"unknown image {name!r}; use a paper image ({', '.join(_SHORT_NAMES)}, "
                          f"or a path from dipspec.data.paper_images()) or an embedded one "
                          f"({', '.join(data.EMBEDDED_IMAGES[:4])}, …)")
-    return data.paper_image(relpath, gray=gray, size=size)
+    return fallback.paper_image(relpath, gray=gray, size=size, preset=preset, label=name)
 
 
 def denoising_task(name: str, setup: Setup, noise_sigma: float = 25.0) -> tasks.Denoise:
     """The paper's denoising task (σ in 8-bit units, 25 by default) on image ``name``."""
-    clean = load(name, setup.image_size)
+    clean = load(name, setup.image_size, preset=setup.preset)
     return tasks.Denoise(noise_sigma / 255.0, clean=clean, seed=setup.seed)
 
 
-def _region_mask(name: str, size: int | None) -> torch.Tensor:
+def _region_mask(name: str, size: int | None, preset: Preset) -> torch.Tensor:
     """A region mask resized and cropped exactly like its image (then thresholded at ½)."""
-    mask = data.paper_mask(f"inpainting/{name}_mask.png")
+    _, shape, _ = fallback.stand_in(f"inpainting/{name}.png")  # the image's own (H, W)
+    mask = fallback.region_mask(f"inpainting/{name}_mask.png", shape, preset=preset)
     if size is None:
         return mask
-    resized = data._array_to_tensor(mask[0, 0].numpy(), gray=True, size=size)
+    resized = data._array_to_tensor(mask[0, 0].numpy(), gray=True, size=size,
+                                    source=f"the {name} mask")
     return (resized > 0.5).to(torch.float32)
 
 
@@ -279,19 +285,24 @@ def application_tasks(setup: Setup) -> dict[str, tasks.Task]:
     with a Bernoulli(½) mask (Barbara; the shipped mask at full size, a drawn one when resized)
     and with a region mask (vase), super-resolution ×4 (House) and detail enhancement (tulips).
     """
-    size, seed = setup.image_size, setup.seed
+    size, seed, preset = setup.image_size, setup.seed, setup.preset
     barbara = "inpainting/Dataset_Bernoulli/img/barbara.png"
     bernoulli = (tasks.Inpaint(data.paper_mask(barbara), clean=load(barbara), seed=seed)
-                 if size is None else tasks.Inpaint(keep=0.5, clean=load(barbara, size), seed=seed))
+                 if size is None else tasks.Inpaint(keep=0.5, clean=load(barbara, size,
+                                                                          preset=preset),
+                                                    seed=seed))
+    vase = load("vase", size, preset=preset)
     return {
-        "denoising": tasks.Denoise(25 / 255, clean=load("F16", size), seed=seed),
-        "JPEG deblocking": tasks.Deblock(10, clean=load("deblocking/classic5/barbara.bmp", size),
-                                         seed=seed),
+        "denoising": tasks.Denoise(25 / 255, clean=load("F16", size, preset=preset), seed=seed),
+        "JPEG deblocking": tasks.Deblock(10, clean=load("deblocking/classic5/barbara.bmp", size,
+                                                        preset=preset), seed=seed),
         "inpainting (Bernoulli)": bernoulli,
-        "inpainting (region)": tasks.Inpaint(_region_mask("vase", size),
-                                             clean=load("vase", size), seed=seed),
-        "super-resolution ×4": tasks.SuperResolve(4, clean=load("House", size), seed=seed),
-        "detail enhancement": tasks.Enhance(clean=load("tulips", size), seed=seed),
+        "inpainting (region)": tasks.Inpaint(_region_mask("vase", size, preset),
+                                             clean=vase, seed=seed),
+        "super-resolution ×4": tasks.SuperResolve(4, clean=load("House", size, preset=preset),
+                                                  seed=seed),
+        "detail enhancement": tasks.Enhance(clean=load("tulips", size, preset=preset),
+                                            seed=seed),
     }
 
 
