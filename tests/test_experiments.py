@@ -168,14 +168,13 @@ def test_quick_preset_falls_back_with_one_line_and_provenance(no_paper_data, cap
     setup = tiny_setup("quickstart")
     peppers = experiments.load("Peppers", 40, preset=setup.preset)
     again = experiments.denoising_task("Peppers", setup).clean  # same stand-in, no second line
-    assert torch.equal(peppers, data.load_image("astronaut", size=40)) and torch.equal(again,
-                                                                                       peppers)
+    assert torch.equal(peppers, data.load_image("coffee", size=40)) and torch.equal(again, peppers)
     out = capsys.readouterr().out
     assert out == ("paper image Peppers unavailable (not in $DIPSPEC_DATA_MIRROR, downloads "
-                   "disabled by $DIPSPEC_OFFLINE): using the embedded 'astronaut' instead "
+                   "disabled by $DIPSPEC_OFFLINE): using the embedded 'coffee' instead "
                    "(quick preset only; recorded in the figure's provenance)\n")
     info = setup.provenance()
-    assert info["image_fallbacks"] == {"denoising/image_Peppers512rgb.png": "astronaut"}
+    assert info["image_fallbacks"] == {"denoising/image_Peppers512rgb.png": "coffee"}
     grey = experiments.load("inpainting/Dataset_Bernoulli/img/barbara.png", gray=True,
                             preset="quick")
     assert grey.shape == (1, 1, 512, 512)  # the paper image's own size: its crops still fit

@@ -12,7 +12,7 @@ raises the download error, since its numbers are only comparable on the paper's 
 Examples
 --------
 >>> stand_in("denoising/image_Peppers512rgb.png")
-('astronaut', (512, 512), False)
+('coffee', (512, 512), False)
 >>> stand_in("inpainting/Dataset_Bernoulli/img/barbara.png")
 ('camera', (512, 512), True)
 """
@@ -41,7 +41,7 @@ STAND_INS: dict[str, tuple[str, tuple[int, int]]] = {
     "denoising/image_F16_512rgb.png": ("rocket", (512, 512)),
     "denoising/image_House256rgb.png": ("astronaut", (256, 256)),
     "denoising/image_Lena512rgb.png": ("astronaut", (512, 512)),
-    "denoising/image_Peppers512rgb.png": ("astronaut", (512, 512)),
+    "denoising/image_Peppers512rgb.png": ("coffee", (512, 512)),
     "denoising/kodim01.png": ("coffee", (512, 768)),
     "denoising/kodim02.png": ("coffee", (512, 768)),
     "denoising/kodim03.png": ("coffee", (512, 768)),

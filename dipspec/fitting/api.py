@@ -224,8 +224,9 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     (``tests/test_engine.py``). In float32 the same rounding differences (about 1e-7
     relative per step) are amplified wherever training is chaotic, as any 1e-7 change of the
     initial weights would be: the runs agree early on (``tests/test_batched.py``) but drift
-    apart later, by a few tenths of a dB of PSNR by iterations 100–300 (0.24–0.31 dB measured
-    in 32-wide decoders at 64²). Use float64 when you need members to reproduce sequential fits.
+    apart later, by a few tenths of a dB of PSNR by iterations 100–300 (0.24–0.31 dB were
+    reported for 32-wide decoders at 64², issue 11). Use float64 when you need members to
+    reproduce sequential fits.
 
     Examples
     --------
