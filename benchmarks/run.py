@@ -61,8 +61,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import dipspec
-from dipspec import metrics, spectral, stopping
-from dipspec.fitting.instruments import backtrack
+from dipspec import metrics
+from dipspec.fitting.instruments import Instruments, backtrack
 from dipspec.layers import LipschitzConv2d, precompute_sigma_max, set_sigma_method
 from dipspec.models import Decoder, controlled_layers, make_input
 from dipspec.presets import PAPER, QUICK
@@ -151,6 +151,7 @@ class Step:
         self.optimizer = torch.optim.Adam(self.params, lr=1e-3, foreach=True)
         self.forward = torch.compile(model) if "compile" in flags else model
         self.history = torch.zeros(64, 8 + 2, device=device)
+        self.meters = Instruments(problem.observation, with_ratio=True)
         self.snapshot = None
         self.backtracks = torch.zeros(1, dtype=torch.int64, device=device)
         self.enabled = torch.ones(1, dtype=torch.bool, device=device)
@@ -178,12 +179,9 @@ class Step:
 
     def _instruments(self, out: Tensor, loss: Tensor) -> None:
         p = self.problem
-        bands = spectral.fbc(out, p.observation)[0]
-        blur = stopping.blurriness(out)[0]
-        sharp = stopping.mlv_sharpness(out)[0]
-        psnr = metrics.psnr(out, p.clean)[0]
-        row = torch.cat([torch.stack([loss.detach(), psnr]), bands,
-                         torch.stack([blur, sharp, blur / sharp])])
+        # the engine's own meters: FBC, blurriness, sharpness and their ratio in one (1, 8) row
+        row = torch.cat([torch.stack([loss.detach(), metrics.psnr(out, p.clean)[0]]),
+                         self.meters(out, out)[0]])
         self.history[self.iteration % len(self.history), : len(row)] = row
         if self.iteration % BACKTRACK_EVERY == 0:
             self.snapshot = backtrack(out, p.observation, self.params, self.optimizer,
@@ -290,8 +288,8 @@ def check_naive_instruments(problem: Problem) -> float:
     obs = problem.observation.cpu().double().numpy()[0].transpose(1, 2, 0)
     clean = problem.clean.cpu().double().numpy()[0].transpose(1, 2, 0)
     grey = np_grey(image)
-    ours = torch.cat([spectral.fbc(out.double(), problem.observation.double())[0],
-                      stopping.blurriness(out.double()), stopping.mlv_sharpness(out.double()),
+    meters = Instruments(problem.observation.double(), with_ratio=True)
+    ours = torch.cat([meters(out.double(), out.double())[0, :7],  # bands, blur, sharpness
                       metrics.psnr(out.double(), problem.clean.double())]).cpu().numpy()
     theirs = np.concatenate([naive_fbc(image, obs), [naive_blurriness(grey), naive_mlv(grey),
                                                      naive_psnr(image, clean)]])
@@ -422,7 +420,7 @@ def bench_steps(size: int, channels: int, device: torch.device, args) -> dict:
                          "sigma_naive": sigma_naive}, device, rounds=args.repeats,
                         warmup=args.warmup, inner=3 if channels < 128 else 1)
     for layer in layers + warm_layers:
-        layer._sigma_cache = None
+        layer._divisor_cache = None
     for name, entry in sigma.items():
         entry["ratio"] = entry["median_s"] / result["bare"]["median_s"]
         entry["share_of_full"] = entry["median_s"] / result["full"]["median_s"]

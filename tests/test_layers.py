@@ -101,11 +101,11 @@ def test_precomputed_sigma_equals_per_layer():
     layers = [LipschitzConv2d(8, 8, 3, lipschitz_lambda=0.5) for _ in range(3)]
     singles = [layer.effective_weight().detach() for layer in layers]
     precompute_sigma_max(layers)
-    assert all(layer._sigma_cache is not None for layer in layers)
+    assert all(layer._divisor_cache is not None for layer in layers)
     batched = [layer.effective_weight().detach() for layer in layers]
     for a, b in zip(singles, batched):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
-    assert all(layer._sigma_cache is None for layer in layers)  # used once
+    assert all(layer._divisor_cache is None for layer in layers)  # used once
 
 
 @pytest.mark.parametrize("bad", [-1.0, 0, 0.0, float("nan"), float("inf"), -float("inf")])

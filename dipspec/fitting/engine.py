@@ -27,7 +27,7 @@ from ..nn import make_input
 from ..tasks import Task
 from .checkpoint import Checkpointer
 from .grouped import GroupedNet, widest_conv
-from .instruments import backtrack, instruments, measured, psnr_or_nan
+from .instruments import Instruments, backtrack, measured, psnr_or_nan
 from .interrupts import FitInterrupted, interrupt_trap
 from .result import METRIC_COLUMNS, FitResult
 from .single import Crop, SingleNet, padded_size
@@ -264,6 +264,7 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
     autocast = (functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
                 if s.precision == "bf16" else contextlib.nullcontext)
     backtrack_mask = torch.tensor(backtrack_on, device=device)
+    meters = Instruments(members.references, with_ratio)
     bar = _progress_bar(s.iterations, s.progress, st.next)
     started = time.perf_counter()
     try:
@@ -299,9 +300,8 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
                         readings.append(psnr_or_nan(st.output_avg, members.cleans,
                                                     members.has_clean))
                     if measure:
-                        readings.append(instruments(
-                            out, measured(out, members.tasks, members.references),
-                            members.references, with_ratio))
+                        readings.append(meters(out, measured(out, members.tasks,
+                                                             members.references)))
                     row = st.log.record(it, torch.cat([r.reshape(k, -1).to(dtype)
                                                        for r in readings], dim=1))
                     if st.best is not None:  # the oracle: each member's best output so far

@@ -11,10 +11,13 @@ import math
 import torch
 from torch import Tensor
 
-from ..measure import blurriness, fbc, mlv_sharpness, psnr
+from ..measure import psnr
+from ..measure.blur import _blurriness, _mlv_sharpness
+from ..measure.fbc import _band_weights, _fbc_against, _reference_denominator
+from ..measure.grey import _to_grey
 from ..tasks import Task
 
-__all__ = ["BACKTRACK_DROP_DB", "backtrack", "instruments", "measured", "psnr_or_nan"]
+__all__ = ["BACKTRACK_DROP_DB", "Instruments", "backtrack", "measured", "psnr_or_nan"]
 
 #: Backtracking restores the last good state when PSNR against the observation falls this far.
 BACKTRACK_DROP_DB = 5.0
@@ -36,15 +39,33 @@ def measured(out: Tensor, tasks: list[Task], references: Tensor) -> Tensor:
     return torch.cat([task.A(out[m:m + 1]) for m, task in enumerate(tasks)])
 
 
-def instruments(out: Tensor, measured: Tensor, reference: Tensor, with_ratio: bool) -> Tensor:
-    """``(K, 8)``: FBC bands 1–5 of ``measured`` against the observation (SPEC §5), then the
-    blurriness, sharpness and ratio of ``out`` (SPEC §6; NaN where the image is too small)."""
-    bands = fbc(measured, reference)
-    if not with_ratio:
-        return torch.cat([bands, bands.new_full((bands.shape[0], 3), math.nan)], dim=1)
-    blur = blurriness(out)
-    sharp = mlv_sharpness(out)
-    return torch.cat([bands, torch.stack([blur, sharp, blur / sharp], dim=1)], dim=1)
+class Instruments:
+    """The meters of K members against fixed observations (SPEC §5–§6), read each iteration.
+
+    Built once per fit: it keeps what never changes (the observations' spectra ``|F(y)| +
+    1e-8``, the band matrix), so a reading costs one ``rfft2`` of the output, one grey
+    conversion shared by the blur and sharpness meters, and no input checks. The numbers are
+    those of :func:`~dipspec.measure.fbc`, :func:`~dipspec.measure.blurriness` and
+    :func:`~dipspec.measure.mlv_sharpness`, bit for bit.
+    """
+
+    def __init__(self, references: Tensor, with_ratio: bool) -> None:
+        _, _, height, width = references.shape
+        self.denominator = _reference_denominator(_to_grey(references))
+        self.band_weights = _band_weights(height, width, 5, references.device, references.dtype)
+        self.with_ratio = with_ratio
+
+    def __call__(self, out: Tensor, measured: Tensor) -> Tensor:
+        """``(K, 8)``: FBC bands 1–5 of ``measured`` (the output, or ``A(output)``) against the
+        observation, then the blurriness, sharpness and ratio of ``out`` (NaN where the image
+        is too small for them)."""
+        grey = _to_grey(out)
+        bands = _fbc_against(grey if measured is out else _to_grey(measured), self.denominator,
+                             self.band_weights)
+        if not self.with_ratio:
+            return torch.cat([bands, bands.new_full((bands.shape[0], 3), math.nan)], dim=1)
+        blur, sharp = _blurriness(grey), _mlv_sharpness(grey)
+        return torch.cat([bands, torch.stack([blur, sharp, blur / sharp], dim=1)], dim=1)
 
 
 def backtrack(out: Tensor, observations: Tensor, params: list[Tensor],
@@ -64,6 +85,10 @@ def backtrack(out: Tensor, observations: Tensor, params: list[Tensor],
         return [t.clone() for t in tensors], psnr_obs
     saved, saved_psnr = snapshot
     drop = (psnr_obs < saved_psnr - BACKTRACK_DROP_DB) & enabled
+    if psnr_obs.device.type == "cpu" and not bool(drop.any()):
+        # the usual case, and on a CPU reading the flag costs nothing: save in one call
+        torch._foreach_copy_(saved, tensors)
+        return saved, psnr_obs
     for current, kept in zip(tensors, saved):
         # a 0/1 select per member: the restore is exact, never a blend
         restored = torch.where(drop.view(-1, *[1] * (current.ndim - 1)), kept, current)

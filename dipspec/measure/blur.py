@@ -156,13 +156,11 @@ def _mlv_sharpness(grey: Tensor) -> Tensor:
     centre = grey[..., 2 : height - 1, 2 : width - 1]
     ring = F.pad(centre, (1, 1, 1, 1))
     h, w = centre.shape[-2:]
-    variation = None
-    for dy in range(3):
-        for dx in range(3):
-            if dy == 1 and dx == 1:
-                continue
-            diff = ring[..., dy : dy + h, dx : dx + w] - centre  # signed, as the reference
-            variation = diff if variation is None else torch.maximum(variation, diff)
+    neighbours = torch.stack([ring[..., dy : dy + h, dx : dx + w]
+                              for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)])
+    # max_q (g(q) - g(p)), signed as the reference, as (max_q g(q)) - g(p): rounding is
+    # monotone, so this is the same number with 2 kernels instead of 15
+    variation = neighbours.amax(0) - centre
     top = torch.topk(variation.reshape(variation.shape[0], -1), MLV_TOP, dim=1).values
     weighted = top[:, 2:] * _mlv_weights(grey.device, grey.dtype)
     return weighted.square().mean(1).sqrt()

@@ -57,9 +57,17 @@ def _band_weights(
 
 def _fbc(output_grey: Tensor, reference_grey: Tensor, band_weights: Tensor) -> Tensor:
     """Core of :func:`fbc` on grey ``(B, 1, H, W)`` tensors, with cached ``band_weights``."""
-    spec_out = torch.fft.rfft2(output_grey).abs()
-    spec_ref = torch.fft.rfft2(reference_grey).abs()
-    ratio = (spec_out / (spec_ref + FBC_EPS)).clamp_(0.0, 1.0)
+    return _fbc_against(output_grey, _reference_denominator(reference_grey), band_weights)
+
+
+def _reference_denominator(reference_grey: Tensor) -> Tensor:
+    """``|rfft2(y)| + 1e-8``: the reference's half of FBC, which a fit computes once."""
+    return torch.fft.rfft2(reference_grey).abs() + FBC_EPS
+
+
+def _fbc_against(output_grey: Tensor, denominator: Tensor, band_weights: Tensor) -> Tensor:
+    """FBC of grey outputs against a precomputed :func:`_reference_denominator`."""
+    ratio = (torch.fft.rfft2(output_grey).abs() / denominator).clamp_(0.0, 1.0)
     return ratio.reshape(ratio.shape[0], -1) @ band_weights
 
 

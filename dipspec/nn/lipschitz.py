@@ -201,12 +201,14 @@ class _LipschitzMixin:
     lipschitz_lambda: float | None
     sigma_method: str
     _sigma_cache: Tensor | None
+    _divisor_cache: Tensor | None
     _sigma_vector: Tensor | None
 
     def _init_lipschitz(self, lipschitz_lambda: float | None, sigma_method: str) -> None:
         self.lipschitz_lambda = check_lambda(lipschitz_lambda)
         self.sigma_method = _check_sigma_method(sigma_method)
-        self._sigma_cache = None
+        self._sigma_cache = None  # the last σ_max of precompute_sigma_max, for inspection
+        self._divisor_cache = None  # its max(1, σ/λ), used (and cleared) by the next forward
         self._sigma_vector = None  # the "warm" method's top singular vector, carried over
 
     def effective_weight(self) -> Tensor:
@@ -214,14 +216,15 @@ class _LipschitzMixin:
         weight = self.weight  # type: ignore[attr-defined]
         if self.lipschitz_lambda is None:
             return weight
-        sigma, self._sigma_cache = self._sigma_cache, None
-        if sigma is None:
+        divisor, self._divisor_cache = self._divisor_cache, None
+        if divisor is None:
             if self.sigma_method == "exact":
-                sigma = sigma_max(self._matrix_view(weight))
+                divisor = lipschitz_divisor(sigma_max(self._matrix_view(weight)),
+                                            self.lipschitz_lambda)
             else:
                 precompute_sigma_max([self])
-                sigma, self._sigma_cache = self._sigma_cache, None
-        return weight / lipschitz_divisor(sigma, self.lipschitz_lambda)
+                divisor, self._divisor_cache = self._divisor_cache, None
+        return weight / divisor
 
     def _matrix_view(self, weight: Tensor) -> Tensor:
         return weight
@@ -299,8 +302,9 @@ class LipschitzConvTranspose2d(_LipschitzMixin, nn.ConvTranspose2d):
 def precompute_sigma_max(layers: Iterable[nn.Module]) -> None:
     """Compute σ_max of every controlled layer in one batched solve per kernel shape.
 
-    Each layer uses (and clears) the stored value at its next forward pass, so a model can call
-    this once per step instead of paying one small eigensolve per layer. Layers with
+    Each layer uses (and clears) the stored divisor ``max(1, σ/λ)`` at its next forward
+    pass, so a model can call this once per step instead of paying one small eigensolve per
+    layer. Layers with
     ``sigma_method="warm"`` also carry their top singular vector to the next call.
     """
     groups: dict[tuple, list[_LipschitzMixin]] = {}
@@ -310,11 +314,16 @@ def precompute_sigma_max(layers: Iterable[nn.Module]) -> None:
                    layer.weight.dtype, layer.sigma_method)
             groups.setdefault(key, []).append(layer)
     for (_, _, _, method), members in groups.items():
-        stacked = torch.stack([m._matrix_view(m.weight).detach().flatten(1) for m in members])
+        stacked = torch.stack([m._matrix_view(m.weight) for m in members]).detach().flatten(2)
         vectors = _stacked_vectors(members, stacked) if method == "warm" else None
         sigmas, vectors = _sigma_for(stacked, method, vectors)
-        for i, (member, sigma) in enumerate(zip(members, sigmas.unbind(0))):
-            member._sigma_cache = sigma
+        # one division and one clamp for the whole group, not one per layer
+        lambdas = torch.tensor([m.lipschitz_lambda for m in members], dtype=sigmas.dtype,
+                               device=sigmas.device)
+        divisors = torch.clamp(sigmas / lambdas, min=1.0)
+        for i, (member, sigma, divisor) in enumerate(zip(members, sigmas.unbind(0),
+                                                          divisors.unbind(0))):
+            member._sigma_cache, member._divisor_cache = sigma, divisor
             if vectors is not None:
                 member._sigma_vector = vectors[i]
 
