@@ -51,6 +51,11 @@ class Preset:
     lipschitz_lambda : float
         The λ used by default for denoising and JPEG deblocking at this scale (the "right" λ of
         the triple; SPEC §3's 1.4 at the paper's scale). See :func:`default_lambda`.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the network's forward pass in :func:`dipspec.fit` when the call does not
+        choose one (``benchmarks/README.md`` measures both).
+    channels_last : bool
+        Memory order of the network in :func:`dipspec.fit` when the call does not choose one.
     """
 
     name: str
@@ -61,6 +66,8 @@ class Preset:
     gaussian_sigmas: tuple[float, float, float] = (0.0, 0.5, 1.0)
     gaussian_lambda: float = 2.0
     lipschitz_lambda: float = 1.4
+    precision: str = "fp32"
+    channels_last: bool = False
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> Preset:

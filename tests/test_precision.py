@@ -55,3 +55,36 @@ def test_bad_precision_is_refused(task):
     with pytest.raises(ValueError, match="dtype=torch.float32"):
         fit(task, _net(), iterations=2, device="cpu", progress=False, precision="bf16",
             dtype=torch.float64)
+
+
+def test_the_preset_chooses_precision_and_layout_unless_the_call_does(task):
+    options = dict(iterations=12, device="cpu", progress=False)
+    fast = dipspec.presets.QUICK.with_(precision="bf16", channels_last=True)
+    by_preset = fit(task, _net(), preset=fast, **options)
+    explicit = fit(task, _net(), precision="bf16", channels_last=True, **options)
+    assert torch.equal(by_preset.output, explicit.output)
+    overridden = fit(task, _net(), preset=fast, precision="fp32", channels_last=False, **options)
+    plain = fit(task, _net(), **options)
+    assert torch.equal(overridden.output, plain.output)
+    assert not torch.equal(by_preset.output, plain.output)
+
+
+def test_the_cli_passes_precision_and_layout_to_the_fit(tmp_path, monkeypatch):
+    import json
+
+    from dipspec.cli import main
+    seen = {}
+    real_fit = dipspec.fitting.fit
+
+    def spy(*args, **kwargs):
+        seen.update(precision=kwargs["precision"], channels_last=kwargs["channels_last"])
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(dipspec.fitting, "fit", spy)
+    out = tmp_path / "run"
+    code = main(["run", "denoise", "--image", "camera", "--size", "40", "--iterations", "3",
+                 "--preset", "quick", "--device", "cpu", "--precision", "bf16",
+                 "--channels-last", "--out", str(out), "--quiet"])
+    assert code == 0 and seen == {"precision": "bf16", "channels_last": True}
+    stored = json.loads((out / "run.json").read_text())["args"]
+    assert stored["precision"] == "bf16" and stored["channels_last"] is True

@@ -170,6 +170,12 @@ def _run_model(run: argparse.ArgumentParser, modes) -> None:
     run.add_argument("--seed", type=_whole(0, "", 2**63 - 1), default=0,
                      help="random seed (default 0)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    run.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                     help="arithmetic of the network: fp32, or bf16 (autocast; faster for wide "
+                          "networks on CPUs with bf16 units and on GPUs); default the preset's")
+    run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                     help="run the network in channels-last (NHWC) memory order (faster "
+                          "convolutions on most CPUs); default the preset's")
 
 
 def _run_outputs(run: argparse.ArgumentParser) -> None:

@@ -42,8 +42,8 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         stop_window: int = 100, stop_eps: float = 0.01,
         keep_outputs: Sequence[int] = (), progress: bool | None = None,
         dtype: torch.dtype = torch.float32, checkpoint: str | os.PathLike | None = None,
-        checkpoint_every: int | None = None, precision: str = "fp32",
-        channels_last: bool = False) -> FitResult:
+        checkpoint_every: int | None = None, precision: str | None = None,
+        channels_last: bool | None = None) -> FitResult:
     """Fit a deep image prior to one degraded image.
 
     Minimises ``mean((A f_θ(z) − y)²)`` with Adam (SPEC §1), logging the band meter (FBC), the
@@ -100,14 +100,17 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         iterations — about every minute of work when that is None — and when Ctrl-C stops it;
         :func:`dipspec.fitting.resume` continues from it, to the same bytes on the CPU.
     checkpoint_every : int, optional
-    precision : {"fp32", "bf16"}
-        ``"bf16"`` runs the network's forward pass under ``torch.autocast`` in bfloat16
-        (convolutions in bf16; σ_max, the loss, the instruments and the history stay in
-        ``dtype``, which must then be float32). Faster for wide networks on CPUs with bf16
-        units and on GPUs; ``benchmarks/README.md`` gives its speed and its accuracy against
-        float32 on the same seed.
-    channels_last : bool
-        Run the network in channels-last (NHWC) memory order.
+    precision : {"fp32", "bf16"}, optional
+        Default: the preset's (``"fp32"`` for quick and paper). ``"bf16"`` runs the network's
+        forward pass under ``torch.autocast`` in bfloat16 (convolutions in bf16; σ_max, the
+        loss, the instruments and the history stay in ``dtype``, which must then be float32).
+        Faster for wide networks on CPUs with bf16 units and on GPUs; ``benchmarks/README.md``
+        gives its speed and its accuracy against float32 on the same seed.
+    channels_last : bool, optional
+        Run the network in channels-last (NHWC) memory order. Default: the preset's (off for
+        quick and paper). On a CPU it makes the quick preset's step about 10 % faster and
+        Gaussian upsampling about 2.5 × faster (``benchmarks/README.md``); the numbers then
+        differ from the default layout's by float32 rounding.
 
     Returns
     -------
@@ -157,7 +160,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
              dtype: torch.dtype = torch.float32,
              channels_last: bool | None = None, checkpoint: str | os.PathLike | None = None,
              checkpoint_every: int | None = None,
-             precision: str = "fp32") -> list[FitResult]:
+             precision: str | None = None) -> list[FitResult]:
     """Run K independent fits of one architecture at once, as K calls to ``fit`` would.
 
     Member ``k`` is ``fit(tasks[k], models[k], iterations, lr, seeds[k], ...)``: its own
@@ -187,7 +190,8 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
         callback returning ``True`` ends that member's fit only.
     channels_last : bool, optional
         Run the network in channels-last memory order. Default: on for K > 1 (the grouped
-        convolutions run faster so on CPUs), off for one member (which then *is* ``fit``).
+        convolutions run faster so on CPUs), else the preset's (off for quick and paper: one
+        member then *is* ``fit``).
 
     Returns
     -------
@@ -253,7 +257,8 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
                         stop_window=stop_window, stop_eps=stop_eps,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
-                        channels_last=k > 1 if channels_last is None else channels_last,
+                        channels_last=True if channels_last is None and k > 1
+                        else channels_last,
                         checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                         precision=precision)
     return _many(results)
@@ -334,6 +339,9 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
     scale = resolve(preset, run_device)
     if iterations is None:
         iterations = min(min(t.default_iterations for t in tasks), scale.iterations)
+    for knob in ("precision", "channels_last"):  # None: the preset's
+        if loop.get(knob) is None:
+            loop[knob] = getattr(scale, knob)
     settings = Settings(iterations=iterations, **loop)
     _check_loop(settings)
     if models is None:
