@@ -56,6 +56,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import speed_options as options
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -436,17 +437,23 @@ def bench_steps(size: int, channels: int, device: torch.device, args) -> dict:
 def bench_upsampling(size: int, device: torch.device, args) -> dict:
     x = torch.rand(1, UPSAMPLE_CHANNELS, size // 2, size // 2, device=device, requires_grad=True)
     grad = torch.rand(1, UPSAMPLE_CHANNELS, size, size, device=device)
+    # the same in channels-last order, as a channels-last network feeds them
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    grad_cl = grad.contiguous(memory_format=torch.channels_last)
     fns = {}
-    for kind in ("bilinear", "gaussian", "transposed"):
-        module = upsampler(kind, UPSAMPLE_CHANNELS).to(device)
+    for layout, (inp, out_grad) in (("", (x, grad)), ("_cl", (x_cl, grad_cl))):
+        for kind in ("bilinear", "gaussian", "transposed"):
+            module = upsampler(kind, UPSAMPLE_CHANNELS).to(device)
 
-        def run(module=module) -> None:
-            x.grad = None
-            module(x).backward(grad)
+            def run(module=module, inp=inp, out_grad=out_grad) -> None:
+                inp.grad = None
+                module(inp).backward(out_grad)
 
-        fns[f"upsample_{kind}"] = run
+            fns[f"upsample_{kind}{layout}"] = run
     result = interleaved(fns, device, rounds=args.repeats, warmup=args.warmup, inner=5)
     for kind, fn in fns.items():
+        if kind.endswith("_cl"):
+            continue
         result[kind]["peak_bytes"] = (cuda_peak(fn, device) if device.type == "cuda" else
                                       None if args.no_memory else
                                       cpu_peak_rss(kind.replace("_", "-"), size, 0,
@@ -555,11 +562,17 @@ def markdown(results: dict) -> str:
         up = entry["upsampling"]
         for key, label in (("upsample_bilinear", "4. upsample fwd+bwd, bilinear"),
                            ("upsample_gaussian", "4. upsample fwd+bwd, GaussianUpsample"),
-                           ("upsample_transposed", "4. upsample fwd+bwd, ConvTranspose2d")):
+                           ("upsample_transposed", "4. upsample fwd+bwd, ConvTranspose2d"),
+                           ("upsample_bilinear_cl", "4. same, channels-last: bilinear"),
+                           ("upsample_gaussian_cl", "4. same, channels-last: GaussianUpsample"),
+                           ("upsample_transposed_cl", "4. same, channels-last: ConvTranspose2d")):
+            if key not in up:
+                continue
             row = up[key]
             lines.append(f"| {size} | {UPSAMPLE_CHANNELS} | {label} | "
                          f"{1e3 * row['median_s']:.3f} | {row['ratio']:.3f} (to bilinear) | "
                          f"{_mib(row.get('peak_bytes'))} |")
+        lines += options.markdown_rows(size, ch, entry.get("bare_options"))
         for key, row in entry.get("gpu_flags", {}).items():
             extra = "" if "psnr_gap_db" not in row else (
                 f", ΔPSNR {row['psnr_gap_db']:.3f} dB "
@@ -574,6 +587,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {size} | {entry['channels']} | {bat['members']} | "
                          f"{bat['iterations']} | {seq['median_s']:.2f} | {bat['median_s']:.2f} | "
                          f"{bat['speedup']:.2f}x |")
+    lines += options.accuracy_markdown(results.get("fit_accuracy", []))
     summary = results.get("targets")
     if summary:
         lines += ["", "targets (ratios from this run):"]
@@ -593,8 +607,21 @@ def targets(results: dict) -> dict:
             f"{100 * steps['sigma_exact']['share_of_full']:.1f} % (target <= 5 %)")
         out[f"{size}: σ_max warm share of full step"] = (
             f"{100 * steps['sigma_warm']['share_of_full']:.1f} %")
+        up = entry["upsampling"]
         out[f"{size}: GaussianUpsample / bilinear"] = (
-            f"{entry['upsampling']['upsample_gaussian']['ratio']:.3f} (target <= 1.2)")
+            f"{up['upsample_gaussian']['ratio']:.3f} (target <= 1.2)")
+        if "upsample_gaussian_cl" in up:
+            cl = up["upsample_gaussian_cl"]["median_s"]
+            out[f"{size}: GaussianUpsample / bilinear, both channels-last"] = (
+                f"{cl / up['upsample_bilinear_cl']['median_s']:.3f} (target <= 1.2); "
+                f"{cl / up['upsample_bilinear']['median_s']:.3f} of the default layout's "
+                "bilinear")
+        bare = entry.get("bare_options")
+        if bare:
+            best = min(bare, key=lambda name: bare[name]["ratio"])
+            out[f"{size}: fastest bare step"] = (
+                f"{best}: {1 / bare[best]['ratio']:.2f}x faster than float32 (target >= 1.5 "
+                "at 64, the quick preset)")
     for size, entry in results.get("batched", {}).items():
         out[f"{size}: fit_many throughput gain"] = (
             f"{entry['fit_many']['speedup']:.2f}x (target >= 1.5 on CPU at 64, >= 4 on GPU at 256)")
@@ -623,6 +650,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy-iterations", type=int, default=None,
                         help="iterations of the GPU-option accuracy fits (default 500)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
+    parser.add_argument("--no-options", action="store_true",
+                        help="skip row 8 (the bare step with each speed option)")
+    parser.add_argument("--compile-bare", action="store_true",
+                        help="row 8 also times torch.compile of the decoder (slow to compile)")
+    parser.add_argument("--fit-accuracy-sizes", type=int, nargs="*", default=None,
+                        help="row 9: whole fits with bf16 / channels-last against float32 "
+                             "(default: 64; none with --quick)")
+    parser.add_argument("--fit-accuracy-iterations", type=int, default=2000,
+                        help="iterations of the row-9 fits (2000)")
     for flag in GPU_FLAGS:
         parser.add_argument(f"--{flag.replace('_', '-')}", action="store_true",
                             help=f"CUDA only: also time the full step with {flag} and check "
@@ -671,6 +707,10 @@ def main(argv: list[str] | None = None) -> None:
                  "naive_instruments_max_rel_gap": check_naive_instruments(Problem(size, device)),
                  "steps": bench_steps(size, channels, device, args),
                  "upsampling": bench_upsampling(size, device, args)}
+        if not args.no_options:
+            args.compile = args.compile_bare
+            entry["bare_options"] = options.bench_bare_options(
+                Problem(size, device), channels, device, args, interleaved)
         if wanted_flags and device.type == "cuda":
             entry["gpu_flags"] = bench_gpu_flags(size, device, args)
         results["sizes"][size] = entry
@@ -681,6 +721,16 @@ def main(argv: list[str] | None = None) -> None:
               file=sys.stderr, flush=True)
         results["batched"][size] = dict(bench_batched(size, device, args),
                                         channels=channels_for(size, args.channels))
+    accuracy_sizes = args.fit_accuracy_sizes if args.fit_accuracy_sizes is not None else (
+        [] if args.quick else [QUICK.image_size])
+    results["fit_accuracy"] = []
+    for size in accuracy_sizes:
+        print(f"[{time.perf_counter() - started:6.0f}s] {args.fit_accuracy_iterations}-step fits "
+              f"at {size}x{size}: float32, bf16, channels-last", file=sys.stderr, flush=True)
+        results["fit_accuracy"].append(options.fit_accuracy(
+            size, channels_for(size, args.channels), device, args.fit_accuracy_iterations))
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
     results["targets"] = targets(results)
     results["total_s"] = time.perf_counter() - started
     print(markdown(results))
