@@ -1,0 +1,39 @@
+"""The resolution ladder (issue 14): journalled, resumable, and its ordering verdict."""
+
+import pandas as pd
+import pytest
+
+from dipspec.experiments import ladder
+
+
+def test_a_ladder_journals_each_fit_and_a_rerun_skips_them(tmp_path, monkeypatch):
+    options = dict(images=["astronaut"], sizes=[64], width=4, progress=False,
+                   iterations={64: 8}, device="cpu")
+    path = ladder.run_ladder(tmp_path, **options)
+    rows = ladder.ladder_rows(path)
+    assert sorted(rows["lambda"]) == ["1", "2", "3", "plain"]
+    assert (rows["peak_psnr"] >= rows["final_psnr"]).all()
+    assert (rows["decay_db"] - (rows["peak_psnr"] - rows["final_psnr"])).abs().max() < 1e-9
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished fit ran again")
+
+    monkeypatch.setattr(ladder, "fit_many", must_not_run)
+    ladder.run_ladder(tmp_path, **options)  # everything is in the journal
+    with pytest.raises(AssertionError, match="ran again"):
+        ladder.run_ladder(tmp_path, **{**options, "iterations": {64: 9}})  # a changed setting
+
+
+def _rung(peaks, finals):
+    return pd.DataFrame({"image": "x", "size": 64, "lambda": ["1", "2", "3", "plain"],
+                         "peak_psnr": peaks, "final_psnr": finals,
+                         "decay_db": [p - f for p, f in zip(peaks, finals)]})
+
+
+def test_ordering_states_the_papers_three_conditions():
+    holds = ladder.ordering(_rung([26.0, 30.0, 30.5, 30.5], [25.9, 29.8, 27.0, 22.0]))
+    assert holds.loc[0, "holds"] and holds.loc[0, "best_final_lambda"] == "2"
+    # λ = 1 is already right (as at 64² with width 128): it ends best, so the ordering fails
+    shifted = ladder.ordering(_rung([26.0, 25.5, 25.4, 25.4], [25.6, 20.7, 22.3, 22.3]))
+    assert not shifted.loc[0, "holds"] and not shifted.loc[0, "two_best"]
+    assert shifted.loc[0, "best_final_lambda"] == "1"
