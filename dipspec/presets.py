@@ -1,4 +1,5 @@
-"""Named run scales: ``quick`` for a CPU (seconds to minutes) and ``paper`` (SPEC defaults).
+"""Named run scales: ``quick`` for a CPU (seconds to minutes), ``wide`` (the paper's decoder on
+128 × 128 images: hours on a CPU) and ``paper`` (SPEC defaults).
 
 A preset fixes the costly knobs — image size, network width, iterations — and the λ/σ triples
 that separate the three regimes (over-smooth / right / decaying), which shift with image size
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-__all__ = ["PAPER", "PAPER_LAMBDAS", "PRESETS", "QUICK", "SCALED_TASKS", "Preset", "default_lambda",
-           "resolve", "resolve_device"]
+__all__ = ["PAPER", "PAPER_LAMBDAS", "PRESETS", "QUICK", "SCALED_TASKS", "WIDE", "Preset",
+           "default_lambda", "resolve", "resolve_device"]
 
 #: The paper's λ per task (SPEC §3): also each task class's ``default_lipschitz_lambda``.
 PAPER_LAMBDAS = {"denoise": 1.4, "deblock": 1.4, "inpaint": 1.6, "super_resolve": 1.4,
@@ -79,7 +80,14 @@ QUICK = Preset(name="quick", image_size=64, channels=32, iterations=3000,
                lipschitz_lambdas=(1.0, 1.2, 2.0), lipschitz_lambda=1.2)
 PAPER = Preset(name="paper", image_size=None, channels=128, iterations=10000,
                lipschitz_lambdas=(1.0, 2.0, 3.0), lipschitz_lambda=1.4)
-PRESETS = {"quick": QUICK, "paper": PAPER}
+#: The paper's decoder and λ values at 128 × 128 (issue 14). Channels-last because there the
+#: Gaussian upsampling layer runs at 0.64–0.78 × bilinear instead of 1.6 × (benchmarks/README.md,
+#: rows 4 and 8). float32: bf16 moved a 2000-step fit's final PSNR by 0.69 dB at 64² (row 9).
+#: λ = 1.4 is SPEC §3's value until the resolution ladder (dipspec.experiments.ladder) has
+#: finished its 128² rung.
+WIDE = Preset(name="wide", image_size=128, channels=128, iterations=5000,
+              lipschitz_lambdas=(1.0, 2.0, 3.0), lipschitz_lambda=1.4, channels_last=True)
+PRESETS = {"quick": QUICK, "wide": WIDE, "paper": PAPER}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -112,7 +120,7 @@ def resolve(preset: str | Preset = "auto", device: str | torch.device = "auto") 
     if preset == "auto":
         return PAPER if resolve_device(device).type == "cuda" else QUICK
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose 'auto', 'quick' or 'paper'")
+        raise ValueError(f"unknown preset {preset!r}; choose 'auto', 'quick', 'wide' or 'paper'")
     return PRESETS[preset]
 
 
@@ -127,7 +135,7 @@ def default_lambda(task, preset: str | Preset = "auto", device: str | torch.devi
         A task name (``"denoise"``, ``"deblock"``, ``"inpaint"``, ``"super_resolve"``,
         ``"enhance"``) or a task object (its ``name``; a task of another name gets its own
         ``default_lipschitz_lambda``).
-    preset : {"auto", "quick", "paper"} or Preset
+    preset : {"auto", "quick", "wide", "paper"} or Preset
     device : str or torch.device
         Resolves ``"auto"`` (paper on a GPU, quick on a CPU).
 

@@ -88,3 +88,15 @@ def test_the_cli_passes_precision_and_layout_to_the_fit(tmp_path, monkeypatch):
     assert code == 0 and seen == {"precision": "bf16", "channels_last": True}
     stored = json.loads((out / "run.json").read_text())["args"]
     assert stored["precision"] == "bf16" and stored["channels_last"] is True
+
+
+def test_the_wide_preset_is_the_papers_decoder_at_128_px(tmp_path, capsys):
+    from dipspec.cli import main
+    from dipspec.presets import WIDE, resolve
+    assert resolve("wide") is WIDE
+    assert (WIDE.channels, WIDE.image_size, WIDE.iterations) == (128, 128, 5000)
+    assert WIDE.lipschitz_lambdas == (1.0, 2.0, 3.0) and WIDE.channels_last
+    code = main(["run", "denoise", "--preset", "wide", "--iterations", "2", "--device", "cpu",
+                 "--out", str(tmp_path / "wide"), "--quiet"])
+    assert code == 0
+    assert "restoring it at 128×128 (the wide preset's size)" in capsys.readouterr().out

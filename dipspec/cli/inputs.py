@@ -163,6 +163,11 @@ def _load_image(args, preset, embedded: bool, synthetic: bool):
                 notes.append(f"{args.image} is {width}×{height} pixels: restoring it at "
                              f"{_target(height, width, cap)[1]}×{_target(height, width, cap)[0]} "
                              f"(the quick preset's cap); pass --size 0 for the full size")
+    elif size is None and preset.image_size and max(height, width) > preset.image_size:
+        size = preset.image_size  # wide: the paper's images resized like the notebooks'
+        notes.append(f"{args.image} is {width}×{height} pixels: restoring it at "
+                     f"{_target(height, width, size)[1]}×{_target(height, width, size)[0]} "
+                     f"(the {preset.name} preset's size); pass --size 0 for the full size")
     if size:
         target = _target(height, width, size)
         if min(target) < MIN_SIDE:

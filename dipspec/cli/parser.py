@@ -159,12 +159,13 @@ def _run_model(run: argparse.ArgumentParser, modes) -> None:
                      help="σ of the Gaussian upsampling, every stage (default with --upsample "
                           "gaussian: the paper's 0.1,0.1,0.1,0.5,0.5)")
     run.add_argument("--channels", type=_whole(1, " (decoder width)", 1024), default=None,
-                     help="decoder width (default: the preset's, 32 quick / 128 paper)")
+                     help="decoder width (default: the preset's, 32 quick / 128 wide and paper)")
     run.add_argument("--iterations", type=_whole(1), default=None,
                      help="optimisation steps (default: the preset's, 100 for enhance)")
-    run.add_argument("--preset", choices=("auto", "quick", "paper"), default="auto",
-                     help="run scale: quick (CPU: small image, 32 channels) or paper (full "
-                          "size, 128 channels, 10 000 steps); auto = paper on a GPU")
+    run.add_argument("--preset", choices=("auto", "quick", "wide", "paper"), default="auto",
+                     help="run scale: quick (CPU: small image, 32 channels), wide (128 px, "
+                          "128 channels, 5000 steps) or paper (full size, 128 channels, "
+                          "10 000 steps); auto = paper on a GPU")
     run.add_argument("--auto-stop", action="store_true",
                      help="end at the blur/sharpness stopping rule (SPEC §6)")
     run.add_argument("--seed", type=_whole(0, "", 2**63 - 1), default=0,
