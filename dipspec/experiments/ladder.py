@@ -47,6 +47,8 @@ LADDER_SIZES = {64: 3000, 128: 5000, 256: 3000}
 LADDER_LAMBDAS = (1.0, 2.0, 3.0, None)
 #: Every this many iterations the PSNR curve is kept in the journal, for the figure.
 CURVE_EVERY = 10
+#: Smoothing of the PSNR curve for the smoothed peak and end (as the notebooks read curves).
+SMOOTH = 50
 
 
 def _label(lipschitz_lambda: float | None) -> str:
@@ -67,6 +69,10 @@ def _summary(result, lipschitz_lambda: float | None) -> dict:
             "peak_iteration": int(iterations[peak]), "final_psnr": float(psnr[-1]),
             "decay_db": float(psnr[peak] - psnr[-1]), "stop_iteration": stop,
             "stop_psnr": stop_psnr, "wall_time_s": round(result.wall_time, 1),
+            # the history has a row per iteration, so SMOOTH rows are SMOOTH iterations
+            "smooth_peak_iteration": int(result.peak("psnr", SMOOTH)[0]),
+            "smooth_peak_psnr": float(result.peak("psnr", SMOOTH)[1]),
+            "smooth_final_psnr": float(result.curve("psnr", SMOOTH).iloc[-1]),
             "curve": [round(float(v), 3) for v in psnr[::CURVE_EVERY]]}
 
 
