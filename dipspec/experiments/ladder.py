@@ -36,7 +36,7 @@ from .provenance import commit
 from .setup import load
 
 __all__ = ["LADDER_IMAGES", "LADDER_LAMBDAS", "LADDER_SIZES", "ladder_rows", "ordering",
-           "run_ladder"]
+           "run_ladder", "summarise"]
 
 #: Peppers and two more of the paper's denoising images: a smooth one and a textured one.
 LADDER_IMAGES = ("Peppers", "F16", "Baboon")
@@ -55,8 +55,10 @@ def _label(lipschitz_lambda: float | None) -> str:
     return "plain" if lipschitz_lambda is None else f"{lipschitz_lambda:g}"
 
 
-def _summary(result, lipschitz_lambda: float | None) -> dict:
-    """One journal row: peak, final, decay, the paper's stop and the PSNR curve."""
+def summarise(result, lipschitz_lambda: float | None) -> dict:
+    """One journal row of a fit: raw and smoothed peak and end, decay, where the paper's stop
+    rule (SPEC §6) fires and its PSNR there, wall time, and the PSNR curve every
+    :data:`CURVE_EVERY` iterations."""
     history = result.history
     psnr = history["psnr"].to_numpy()
     iterations = history["iteration"].to_numpy()
@@ -111,7 +113,7 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
                                iterations=steps, device=device, precision=precision,
                                progress=progress)
             for (lam, key), result in zip(todo, results):
-                journal.add(key, {**_summary(result, lam), "commit": commit(),
+                journal.add(key, {**summarise(result, lam), "commit": commit(),
                                   "machine": machine()})
     return journal.path
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import as_batched_image
-from ..measure import ratio_defined
+from ..measure import StopRule, ratio_defined
 from ..nn import Decoder
 from ..presets import Preset, default_lambda, resolve, resolve_device
 from ..tasks import Denoise, Task
@@ -24,7 +24,8 @@ from .checkpoint import read_checkpoint
 from .engine import Settings, run
 from .grouped import check_groupable
 from .interrupts import FitDiverged
-from .result import FitResult
+from .result import METRIC_COLUMNS, FitResult
+from .stops import resolve_stop_rule, rule_name
 
 __all__ = ["PRECISIONS", "fit", "fit_many", "resume"]
 
@@ -39,7 +40,7 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         reg_noise_std: float = 0.0, ema: float | None = None,
         backtracking: bool | None = None, backtrack_every: int = 10,
         log_every: int = 1, metrics_every: int = 1, auto_stop: bool = False,
-        stop_window: int = 100, stop_eps: float = 0.01,
+        stop_window: int = 100, stop_eps: float = 0.01, stop_rule: str | StopRule | None = None,
         keep_outputs: Sequence[int] = (), progress: bool | None = None,
         dtype: torch.dtype = torch.float32, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None, precision: str | None = None,
@@ -88,7 +89,14 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         Iterations between evaluations of FBC and the blur/sharpness ratio (0: never); the
         windows of the stopping rule stay defined in iterations.
     auto_stop : bool
-        End the fit where the rule of SPEC §6 fires (window ``stop_window``, ε ``stop_eps``).
+        End the fit where the rule of SPEC §6 fires (window ``stop_window``, ε ``stop_eps``),
+        unless ``stop_rule`` names another rule.
+    stop_rule : str or StopRule, optional
+        End the fit where this rule fires: ``"paper"``, ``"es-wmv"``, ``"es-emv"``,
+        ``"ratio-plateau"``, ``"oracle"`` (never fires; reports the best-PSNR iteration) or a
+        :class:`~dipspec.measure.StopRule` such as ``ESWMV(window=50)`` (copied, not changed).
+        The rule sees every logged row (and the output, for the variance rules); its state is
+        checkpointed. ``result.stop_rule``, ``stop_iteration`` and ``stopped_at`` report it.
     keep_outputs : sequence of int
         Iterations whose outputs are kept in ``result.snapshots``.
     progress : bool, optional
@@ -140,7 +148,7 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
                         backtracking=backtracking, lr=lr, input_kind=input_kind,
                         reg_noise_std=reg_noise_std, ema=ema, backtrack_every=backtrack_every,
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
-                        stop_window=stop_window, stop_eps=stop_eps,
+                        stop_window=stop_window, stop_eps=stop_eps, stop_rule=stop_rule,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
                         checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                         precision=precision, channels_last=channels_last)
@@ -156,6 +164,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
              ema: float | None = None, backtracking: bool | None = None,
              backtrack_every: int = 10, log_every: int = 1, metrics_every: int = 1,
              auto_stop: bool = False, stop_window: int = 100, stop_eps: float = 0.01,
+             stop_rule: str | StopRule | None = None,
              keep_outputs: Sequence[int] = (), progress: bool | None = None,
              dtype: torch.dtype = torch.float32,
              channels_last: bool | None = None, checkpoint: str | os.PathLike | None = None,
@@ -178,11 +187,12 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
         of one architecture (channels, stages, upsampling mode, σ method); λ and the Gaussian
         σ may differ. Default: ``fit``'s default model for each member's task and seed.
     iterations, lr, device, preset, input_kind, reg_noise_std, ema, backtracking,
-    backtrack_every, log_every, metrics_every, auto_stop, stop_window, stop_eps, keep_outputs,
-    progress, dtype, checkpoint, checkpoint_every, precision
+    backtrack_every, log_every, metrics_every, auto_stop, stop_window, stop_eps, stop_rule,
+    keep_outputs, progress, dtype, checkpoint, checkpoint_every, precision
         As :func:`dipspec.fit`, applied to every member (``backtracking=None`` follows each
-        member's task). A member whose loss becomes non-finite is frozen there
-        (``result.diverged``, with a warning) while the others carry on.
+        member's task; each member gets its own copy of the stop rule). A member whose loss
+        becomes non-finite is frozen there (``result.diverged``, with a warning) while the
+        others carry on.
     seeds : int or sequence of int
         Seed of each member's code ``z``, input perturbation and default model.
     callbacks : iterable of callables
@@ -213,7 +223,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
     and grouped convolutions run slower than separate ones, so on a CPU the wide layers run as
     one convolution per member (the rest of the step stays batched).
 
-    A member that stops early (``auto_stop`` or a callback) keeps its results from that
+    A member that stops early (its stop rule or a callback) keeps its results from that
     iteration: its output, best image, history and weights are frozen there, while the batch
     carries on for the others (its columns still compute, unused) and ends when every member
     has stopped.
@@ -255,7 +265,7 @@ def fit_many(tasks: Task | Tensor | Sequence[Task | Tensor],
                         backtracking=backtracking, lr=lr, input_kind=input_kind,
                         reg_noise_std=reg_noise_std, ema=ema, backtrack_every=backtrack_every,
                         log_every=log_every, metrics_every=metrics_every, auto_stop=auto_stop,
-                        stop_window=stop_window, stop_eps=stop_eps,
+                        stop_window=stop_window, stop_eps=stop_eps, stop_rule=stop_rule,
                         keep_outputs=tuple(keep_outputs), progress=progress, dtype=dtype,
                         channels_last=True if channels_last is None and k > 1
                         else channels_last,
@@ -344,6 +354,9 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
             loop[knob] = getattr(scale, knob)
     settings = Settings(iterations=iterations, **loop)
     _check_loop(settings)
+    rule = resolve_stop_rule(settings.stop_rule, settings.auto_stop, settings.stop_window,
+                             settings.stop_eps)
+    _check_rule(rule, settings)
     if models is None:
         models = [_default_model(t, scale, s) for t, s in zip(tasks, seeds)]
     if batched:
@@ -352,12 +365,14 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
         if len(sizes) > 1:
             raise ValueError(f"fit_many needs tasks of one size and channel count, got {sizes}; "
                              "resize the images to one size or fit them in separate calls")
-    if settings.auto_stop and not all(_is_controlled(m) for m in models):
-        warnings.warn("auto_stop without λ or σ control: plain DIP keeps changing as it fits "
-                      "the noise, so the rule may stop late or never (SPEC §6)", stacklevel=3)
+    if rule is not None and "ratio" in rule.needs_meters and not all(map(_is_controlled,
+                                                                          models)):
+        warnings.warn(f"{_asked(rule, settings)} without λ or σ control: plain DIP keeps "
+                      "changing as it fits the noise, so the rule may stop late or never "
+                      "(SPEC §6)", stacklevel=3)
     backtrack_on = [t.backtracking if backtracking is None else bool(backtracking)
                     for t in tasks]
-    with_ratio = _ratio_available(*tasks[0].output_size, settings)
+    with_ratio = _ratio_available(*tasks[0].output_size, settings, rule)
     return run(tasks, models, seeds, backtrack_on, settings, run_device, callbacks, with_ratio,
                face="fit_many" if batched else "fit")
 
@@ -405,16 +420,29 @@ def _check_loop(settings: Settings) -> None:
                          f"{settings.checkpoint_every}")
     if settings.metrics_every < 0 or settings.log_every < 0 or settings.backtrack_every < 1:
         raise ValueError("metrics_every and log_every must be >= 0 and backtrack_every >= 1")
-    if settings.auto_stop and not settings.metrics_every:
-        raise ValueError("auto_stop needs the blur/sharpness ratio: set metrics_every >= 1")
 
 
-def _ratio_available(height: int, width: int, settings: Settings) -> bool:
+def _check_rule(rule: StopRule | None, settings: Settings) -> None:
+    """A stop rule that reads meters the fit will not measure is refused."""
+    needed = [c for c in (() if rule is None else rule.needs_meters) if c in METRIC_COLUMNS]
+    if needed and not settings.metrics_every:
+        raise ValueError(f"{_asked(rule, settings)} needs the {'/'.join(needed)} meter: set "
+                         "metrics_every >= 1")
+
+
+def _asked(rule: StopRule, settings: Settings) -> str:
+    """How the user asked for ``rule``, for messages: auto_stop, or stop_rule='name'."""
+    return "auto_stop" if settings.stop_rule is None else f"stop_rule={rule_name(rule)!r}"
+
+
+def _ratio_available(height: int, width: int, settings: Settings,
+                     rule: StopRule | None) -> bool:
     """Whether the blur/sharpness ratio is defined at this size; refuse or warn if it is not."""
     with_ratio = ratio_defined(height, width)
-    if settings.auto_stop and not with_ratio:
-        raise ValueError(f"auto_stop needs an image of at least 35x35 for the blur/sharpness "
-                         f"ratio, got {height}x{width}; fit a larger image or drop auto_stop")
+    if rule is not None and "ratio" in rule.needs_meters and not with_ratio:
+        raise ValueError(f"{_asked(rule, settings)} needs an image of at least 35x35 for the "
+                         f"blur/sharpness ratio, got {height}x{width}; fit a larger image or "
+                         "use a rule without the ratio (stop_rule='es-wmv')")
     if settings.metrics_every and not with_ratio:
         warnings.warn(f"{height}x{width} is too small for the blur/sharpness ratio (needs "
                       "35x35): its columns stay NaN, FBC is still measured", stacklevel=4)

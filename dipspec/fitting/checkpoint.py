@@ -4,8 +4,9 @@ A checkpoint holds what is needed to continue a fit as if it had never stopped: 
 models (pickled, so their classes must be importable where it is resumed), the seeds and
 settings, the network's weights and σ state, Adam's moments, every member's random generator,
 the history so far, the oracle image, the backtracking snapshot, output averaging and the stop
-rule's state. Resumed on the same machine (CPU), the fit's results are the same bytes as an
-uninterrupted run's.
+rule's state (each member's copy as its ``state_dict()``, :mod:`~dipspec.fitting.stops`).
+Resumed on the same machine (CPU), the fit's results are the same bytes as an uninterrupted
+run's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 __all__ = ["FORMAT", "Checkpointer", "read_checkpoint"]
 
 FORMAT = "dipspec-fit-checkpoint"
-VERSION = 1
+#: 2: the stop rule is a :class:`~dipspec.measure.StopRule` per member (1 held AutoStops).
+VERSION = 2
 #: Without ``checkpoint_every``, a checkpoint is written after about this much work.
 DEFAULT_SECONDS = 60.0
 

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..measure import AutoStop, first_stop_iteration
+from ..measure import StopRule, first_stop_iteration
 from ..nn import make_input
 from ..tasks import Task
 from .checkpoint import Checkpointer
@@ -31,6 +31,7 @@ from .instruments import Instruments, backtrack, measured, psnr_or_nan
 from .interrupts import FitInterrupted, interrupt_trap
 from .result import METRIC_COLUMNS, FitResult
 from .single import Crop, SingleNet, padded_size
+from .stops import MemberRules, resolve_stop_rule
 
 __all__ = ["FUSED_ADAM_MIN_NUMEL", "Settings", "adam", "logged_iterations", "run"]
 
@@ -50,6 +51,7 @@ class Settings:
     auto_stop: bool = False
     stop_window: int = 100
     stop_eps: float = 0.01
+    stop_rule: str | StopRule | None = None
     keep_outputs: tuple[int, ...] = ()
     progress: bool | None = None
     dtype: torch.dtype = torch.float32
@@ -185,7 +187,7 @@ class _State:
     best_psnr: Tensor
     backtracks: Tensor
     active: Tensor
-    stoppers: list[AutoStop]
+    rules: MemberRules | None  # the stop rule, one copy per member
     next: int = 0  # the next iteration to run
     out: Tensor | None = None  # the output of the last completed iteration
     output_avg: Tensor | None = None
@@ -199,14 +201,15 @@ class _State:
     @classmethod
     def fresh(cls, members: _Members, settings: Settings, device: torch.device) -> _State:
         k = members.k
+        rule = resolve_stop_rule(settings.stop_rule, settings.auto_stop, settings.stop_window,
+                                 settings.stop_eps)
         return cls(
             log=_History(k, settings, device),
             best=None if members.cleans is None else torch.zeros_like(members.cleans),
             best_psnr=torch.full((k,), -math.inf, device=device, dtype=settings.dtype),
             backtracks=torch.zeros(k, device=device, dtype=torch.int64),
             active=torch.ones(k, device=device, dtype=torch.bool),
-            stoppers=[AutoStop(window=settings.stop_window, eps=settings.stop_eps)
-                      for _ in range(k)] if settings.auto_stop else [],
+            rules=None if rule is None else MemberRules(rule, k),
             snapshots=[{} for _ in range(k)])
 
 
@@ -313,8 +316,7 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
                         for m in live:
                             st.snapshots[m][it] = members.tasks[m].finalize(
                                 out[m:m + 1]).cpu()
-                    stops = _stops(it, row, live, st.log, st.stoppers if measure else [],
-                                   callbacks, out)
+                    stops = _stops(it, row, live, st.log, st.rules, callbacks, out)
                     _show_psnr(bar, st.log, row, members.has_clean)
                 if it % DIVERGENCE_EVERY == 0 or it == s.iterations - 1:
                     # one host read every so often: NaN weights stay NaN, nothing is missed
@@ -360,11 +362,15 @@ def _results(st: _State, members: _Members, models: list[nn.Module], seeds: list
         if m not in st.finished:
             finish(m, st.next - 1)
     wall_time = st.elapsed + time.perf_counter() - started
-    return [FitResult(history=frame, stop_iteration=stop, task=members.tasks[m],
-                      model=models[m], snapshots=st.snapshots[m], wall_time=wall_time,
-                      device=str(device), seed=seeds[m], interrupted=interrupted,
-                      diverged=m in st.diverged, **st.finished[m])
-            for m in range(members.k) for frame, stop in [st.log.frame(m, st.last[m])]]
+    results = []
+    for m in range(members.k):
+        frame, stop = st.log.frame(m, st.last[m])
+        rule = {"stop_iteration": stop} if st.rules is None else st.rules.report(m)
+        results.append(FitResult(history=frame, task=members.tasks[m], model=models[m],
+                                 snapshots=st.snapshots[m], wall_time=wall_time,
+                                 device=str(device), seed=seeds[m], interrupted=interrupted,
+                                 diverged=m in st.diverged, **rule, **st.finished[m]))
+    return results
 
 
 def _check_channels(output: Tensor, observations: Tensor, tasks: list[Task]) -> None:
@@ -392,15 +398,16 @@ class _StopRequested(KeyboardInterrupt):
         self.reason = reason
 
 
-def _stops(it: int, row: int, live: list[int], log: _History, stoppers: list[AutoStop],
+def _stops(it: int, row: int, live: list[int], log: _History, rules: MemberRules | None,
            callbacks: list[Callable[[dict], bool | None]], out: Tensor) -> set[int]:
     """The live members that end at ``it``: the stop rule fired, or a callback said so."""
     stops = set()
-    if stoppers:
-        ratios = log.table[:, row, log.columns.index("ratio")].tolist()
-        stops = {m for m in live if stoppers[m].update(it, ratios[m])}
+    if not (rules or callbacks):
+        return stops
+    table = log.table[:, row].tolist()  # one host read for the rules and the callbacks
+    if rules:
+        stops = rules.update(it, log.columns, table, live, out)
     if callbacks:
-        table = log.table[:, row].tolist()
         for m in live:
             info = dict(zip(["iteration", *log.columns], [it, *table[m]]))
             info.update(output=out[m:m + 1], iterations=log.settings.iterations, member=m)

@@ -32,8 +32,16 @@ class FitResult:
         image), ``psnr_avg`` with output averaging, and with ``metrics_every > 0`` the columns
         ``fbc_1 … fbc_5`` (band 1 lowest), ``blurriness``, ``sharpness``, ``ratio``.
     stop_iteration : int or None
-        Where the automatic-stopping rule (SPEC §6) fires on the logged ratios, whether or not
-        the fit was ended there.
+        Without a stop rule: where the paper's rule (SPEC §6, ``stop_window``, ``stop_eps``)
+        fires on the logged ratios, though the fit was not ended there. With one
+        (``stop_rule=`` or ``auto_stop=True``): the iteration the rule detected (for ES-WMV /
+        ES-EMV the variance minimum, ``patience`` iterations before the fit ended; for the
+        oracle the best-PSNR iteration), None if it never fired.
+    stop_rule : str or None
+        The name of the fit's stop rule (``"paper"``, ``"es-wmv"``, …), None without one.
+    stopped_at : int or None
+        The iteration at which that rule fired and ended the fit (``output`` is from there),
+        None if it never fired.
     snapshots : dict
         Outputs at the iterations requested with ``keep_outputs``.
     interrupted : bool
@@ -56,6 +64,8 @@ class FitResult:
     seed: int = 0
     interrupted: bool = False
     diverged: bool = False
+    stop_rule: str | None = None
+    stopped_at: int | None = None
 
     def curve(self, column: str = "psnr", smooth: int = 1) -> pd.Series:
         """``column`` by iteration, smoothed by a centred rolling mean over ``smooth`` rows."""

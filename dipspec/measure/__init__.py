@@ -3,7 +3,9 @@
 - `grey`: the reference's grey conversion.
 - `fbc`: frequency-band correspondence and the radial power spectrum (SPEC §5).
 - `blur`: blurriness, MLV sharpness and their ratio, the stopping signal (SPEC §6).
-- `stop_rules`: the paper's window rule, offline and online (SPEC §6).
+- `stop_rules`: the paper's window rule, offline and online (SPEC §6), and the stop-rule
+  objects (`StopRule` in `stop_base`; ES-WMV / ES-EMV in `variance_rules`; `RatioPlateau` in
+  `ratio_rules`; the oracle), with `make_stop_rule` and the offline `stop_iteration`.
 - `quality`: full-reference PSNR and SSIM.
 
 The private cores (``_fbc``, ``_blurriness``, ``_mlv_sharpness``, ``_psnr`` …) skip the checks,
@@ -15,19 +17,39 @@ from .fbc import FrequencyBandCorrespondence, fbc, radial_profile
 from .fbc import _radial_weights as _radial_weights
 from .grey import to_grey
 from .quality import psnr, ssim
-from .stop_rules import AutoStop, first_stop_iteration
+from .ratio_rules import RatioPlateau
+from .stop_base import StopRule
+from .stop_rules import (
+    STOP_RULES,
+    AutoStop,
+    OracleRule,
+    PaperRule,
+    first_stop_iteration,
+    make_stop_rule,
+    stop_iteration,
+)
+from .variance_rules import ESEMV, ESWMV
 
 __all__ = [
     "AutoStop",
+    "ESEMV",
+    "ESWMV",
     "FrequencyBandCorrespondence",
+    "OracleRule",
+    "PaperRule",
+    "RatioPlateau",
+    "STOP_RULES",
+    "StopRule",
     "blur_sharpness_ratio",
     "blurriness",
     "fbc",
     "first_stop_iteration",
+    "make_stop_rule",
     "mlv_sharpness",
     "psnr",
     "radial_profile",
     "ratio_defined",
     "ssim",
+    "stop_iteration",
     "to_grey",
 ]

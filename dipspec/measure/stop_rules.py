@@ -1,18 +1,30 @@
-"""The paper's automatic stopping rule on the blur/sharpness ratio (Eq. 8, SPEC §6).
+"""Stop rules: the paper's rule on the blur/sharpness ratio (Eq. 8, SPEC §6) and the others.
 
-:class:`AutoStop` and :func:`first_stop_iteration` work on Python floats, because deciding to
-stop is a host decision; the ratio itself is :func:`dipspec.measure.blur_sharpness_ratio`.
+- :class:`AutoStop` and :func:`first_stop_iteration`: the paper's rule, online and offline, on
+  Python floats (deciding to stop is a host decision; the ratio itself is
+  :func:`dipspec.measure.blur_sharpness_ratio`).
+- :class:`PaperRule` and :class:`OracleRule` here, ``ESWMV`` and ``ESEMV`` in
+  ``variance_rules``, ``RatioPlateau`` in ``ratio_rules``: the :class:`StopRule` interface
+  (``stop_base``) that :func:`dipspec.fit` takes as ``stop_rule=``.
+- :func:`make_stop_rule` builds one by name; :func:`stop_iteration` replays a finished history
+  (and recorded outputs) through a fresh copy of a rule.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["AutoStop", "first_stop_iteration"]
+from .ratio_rules import RatioPlateau
+from .stop_base import StopRule, _meter
+from .variance_rules import ESEMV, ESWMV
+
+__all__ = ["STOP_RULES", "AutoStop", "OracleRule", "PaperRule", "first_stop_iteration",
+           "make_stop_rule", "stop_iteration"]
 
 
 def _checked_window(window: int, eps: float) -> tuple[int, float]:
@@ -228,3 +240,180 @@ def _advance(iterations: list[int], index: int, bound: int) -> int:
     while index < len(iterations) and iterations[index] < bound:
         index += 1
     return index
+
+
+class PaperRule(StopRule):
+    """The paper's rule (Eq. 8, SPEC §6) as a :class:`StopRule`; it decides as :class:`AutoStop`.
+
+    Parameters
+    ----------
+    window : int, default 100
+        The window length n, in iterations.
+    eps : float, default 0.01
+        The threshold on the difference of the two window means of the ratio.
+
+    Notes
+    -----
+    Reads ``meters["ratio"]``; a missing or non-finite ratio counts as not evaluated, so the
+    rule may be fed every logged iteration while the ratio is measured every k. Fires at the
+    iteration :func:`first_stop_iteration` returns on the same ratios (``stop_iteration`` and
+    ``fired_at`` are that iteration).
+
+    Examples
+    --------
+    >>> rule = PaperRule(window=100, eps=0.01)
+    >>> ratios = [10.0 - 0.01 * t for t in range(150)] + [8.5] * 300
+    >>> fired = [rule.update(t, None, {"ratio": r}) for t, r in enumerate(ratios)]
+    >>> rule.stop_iteration == first_stop_iteration(ratios, window=100, eps=0.01)
+    True
+    """
+
+    name = "paper"
+    needs_meters = ("ratio",)
+    _state_keys = ("_paper",)
+
+    def __init__(self, window: int = 100, eps: float = 0.01) -> None:
+        self.window, self.eps = _checked_window(window, eps)
+        super().__init__()
+
+    def config(self) -> dict:
+        return {"window": self.window, "eps": self.eps}
+
+    def _reset(self) -> None:
+        self._auto = AutoStop(self.window, self.eps)
+
+    @property
+    def _paper(self) -> dict:
+        """The state of the :class:`AutoStop` inside, as plain lists."""
+        a = self._auto
+        return {"iterations": a._iterations, "prefix": a._prefix,
+                "bounds": [a._old_lo, a._old_hi, a._new_lo, a._new_hi]}
+
+    @_paper.setter
+    def _paper(self, state: dict) -> None:
+        a = self._auto
+        a._iterations, a._prefix = list(state["iterations"]), list(state["prefix"])
+        a._old_lo, a._old_hi, a._new_lo, a._new_hi = state["bounds"]
+        a.stop_iteration = self.stop_iteration
+
+    def _decide(self, iteration: int, output: Tensor | None,
+                meters: Mapping[str, float]) -> int | None:
+        return iteration if self._auto.update(iteration, _meter(meters, "ratio")) else None
+
+
+class OracleRule(StopRule):
+    """The oracle: the iteration of the best PSNR against the clean image, for reference.
+
+    Reads ``meters["psnr"]`` (NaN without a clean image). It never fires; ``stop_iteration``
+    is the iteration of the highest PSNR seen so far (the first one on ties), None before any
+    finite PSNR. A fit with this rule runs to its budget, and its ``stop_iteration`` is the peak.
+
+    Examples
+    --------
+    >>> rule = OracleRule()
+    >>> [rule.update(t, None, {"psnr": p}) for t, p in enumerate([20.0, 24.0, 23.5])]
+    [False, False, False]
+    >>> rule.stop_iteration
+    1
+    """
+
+    name = "oracle"
+    needs_meters = ("psnr",)
+    _state_keys = ("best_psnr",)
+
+    def _reset(self) -> None:
+        self.best_psnr = -math.inf
+
+    def _decide(self, iteration: int, output: Tensor | None,
+                meters: Mapping[str, float]) -> int | None:
+        value = _meter(meters, "psnr")
+        if math.isfinite(value) and value > self.best_psnr:
+            self.best_psnr, self.stop_iteration = value, iteration
+        return None
+
+
+#: The rules :func:`make_stop_rule` knows, by name.
+STOP_RULES: dict[str, type[StopRule]] = {
+    rule.name: rule for rule in (PaperRule, ESWMV, ESEMV, OracleRule, RatioPlateau)}
+
+
+def make_stop_rule(name_or_rule: str | StopRule, **kwargs) -> StopRule:
+    """A stop rule from its name and parameters, or the rule itself when given one.
+
+    Parameters
+    ----------
+    name_or_rule : str or StopRule
+        One of ``"paper"``, ``"es-wmv"``, ``"es-emv"``, ``"oracle"``, ``"ratio-plateau"``
+        (case and ``_``/``-`` do not matter), or a :class:`StopRule`, returned as it is.
+    **kwargs
+        The rule's parameters (only with a name), e.g. ``window=50``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the choices), or parameters with an instance.
+    TypeError
+        For anything but a str or a StopRule.
+
+    Examples
+    --------
+    >>> make_stop_rule("es-wmv", patience=500)
+    ESWMV(window=100, patience=500)
+    """
+    if isinstance(name_or_rule, StopRule):
+        if kwargs:
+            raise ValueError(f"make_stop_rule got a rule and parameters {sorted(kwargs)}; set "
+                             f"them when building it, e.g. {type(name_or_rule).__name__}(...)")
+        return name_or_rule
+    if not isinstance(name_or_rule, str):
+        raise TypeError(f"a stop rule is a name or a StopRule, got "
+                        f"{type(name_or_rule).__name__}; e.g. stop_rule='paper'")
+    key = name_or_rule.strip().lower().replace("_", "-")
+    if key not in STOP_RULES:
+        raise ValueError(f"unknown stop rule {name_or_rule!r}; choose one of "
+                         f"{sorted(STOP_RULES)} or pass a StopRule")
+    return STOP_RULES[key](**kwargs)
+
+
+def stop_iteration(rule: str | StopRule, history: Any,
+                   outputs: Mapping[int, Tensor] | None = None) -> int | None:
+    """Where ``rule`` stops on a finished run: its history replayed through a fresh copy.
+
+    Parameters
+    ----------
+    rule : str or StopRule
+        A rule or its name (:func:`make_stop_rule`); an instance is copied, not changed.
+    history : pandas.DataFrame
+        One row per logged iteration with an ``iteration`` column, e.g. ``FitResult.history``.
+    outputs : mapping of int to Tensor, optional
+        Output images by iteration, for the rules that need them (``ESWMV``, ``ESEMV``), e.g.
+        the outputs a callback recorded; rows without an output are skipped for those rules.
+
+    Returns
+    -------
+    int or None
+        The rule's ``stop_iteration`` once it fired (the oracle's: the best-PSNR iteration),
+        or None; online use in :func:`dipspec.fit` gives the same on the same rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> history = pd.DataFrame({"iteration": range(300), "ratio": [4.0] * 300})
+    >>> stop_iteration("paper", history)
+    201
+    """
+    fresh = make_stop_rule(rule).fresh()
+    if "iteration" not in getattr(history, "columns", ()):
+        raise ValueError("history must be a DataFrame with an 'iteration' column, such as "
+                         "FitResult.history")
+    if fresh.needs_output and outputs is None:
+        raise ValueError(f"{type(fresh).__name__} needs the output images: pass "
+                         "outputs={iteration: image}, e.g. collected by a fit callback")
+    for row in history.sort_values("iteration").to_dict("records"):
+        iteration = int(row.pop("iteration"))
+        output = outputs.get(iteration) if fresh.needs_output else None
+        if fresh.needs_output and output is None:
+            continue
+        if fresh.update(iteration, output, row):
+            break
+    return fresh.stop_iteration

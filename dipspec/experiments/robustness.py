@@ -1,0 +1,226 @@
+"""The λ-robustness table (issue 14) and the trajectories the stopping study reads (issue 15).
+
+For each of the paper's nine denoising images (σ = 25) and each seed, four fits run together
+with :func:`dipspec.fit_many`: plain DIP and the preset's λ with its two neighbours (± 0.2).
+Each finished fit is one line of a :class:`FitJournal` (resumable, like the ladder) and one
+``.npz`` of its per-iteration trajectory: PSNR, loss, the five FBC bands, blurriness, sharpness
+and their ratio, and the two output-variance curves of Wang et al.'s rules (ES-WMV's windowed
+variance, ES-EMV's exponential one), recorded while the fit runs because they need the output
+images. A stop rule can then be judged on these curves without another fit. Run it as::
+
+    python -m dipspec.experiments.robustness --preset quick --out results/robustness/quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import tasks
+from ..fitting import FitInterrupted, fit_many
+from ..measure import ESEMV, ESWMV
+from ..nn import Decoder
+from ..presets import Preset, resolve
+from .chakrabarty.tables import FitJournal, machine
+from .ladder import ladder_rows, summarise
+from .provenance import commit
+from .setup import load
+
+__all__ = ["ROBUSTNESS_IMAGES", "TRAJECTORY_COLUMNS", "lambdas_around", "load_trajectory",
+           "aggregate", "robustness_rows", "run_robustness", "write_results"]
+
+#: The nine denoising images of the paper's data.
+ROBUSTNESS_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers", "kodim01", "kodim02",
+                     "kodim03", "kodim12")
+#: Per-iteration columns of a trajectory file (beside ``iteration``).
+TRAJECTORY_COLUMNS = ("psnr", "loss", "fbc_1", "fbc_2", "fbc_3", "fbc_4", "fbc_5",
+                      "blurriness", "sharpness", "ratio", "wmv", "emv")
+#: Wang et al.'s settings (their reference code); the patience is applied afterwards.
+WMV_WINDOW, EMV_ALPHA = 100, 0.1
+
+
+def lambdas_around(preset: Preset, step: float = 0.2) -> tuple[float | None, ...]:
+    """Plain DIP, then the preset's denoising λ and its two neighbours."""
+    lam = preset.lipschitz_lambda
+    return (None, round(lam - step, 3), lam, round(lam + step, 3))
+
+
+class _VarianceRecorder:
+    """A fit callback: feeds every member's output to ES-WMV and ES-EMV rules that never fire,
+    and keeps their variance at every iteration."""
+
+    def __init__(self, members: int) -> None:
+        never = 1 << 40
+        self.wmv = [ESWMV(window=WMV_WINDOW, patience=never) for _ in range(members)]
+        self.emv = [ESEMV(alpha=EMV_ALPHA, patience=never, burn_in=0) for _ in range(members)]
+        self.curves = [{"wmv": [], "emv": []} for _ in range(members)]
+
+    def __call__(self, info: dict) -> None:
+        m, it, out = info["member"], info["iteration"], info["output"]
+        self.wmv[m].update(it, out)
+        self.emv[m].update(it, out)
+        for name, rule in (("wmv", self.wmv[m]), ("emv", self.emv[m])):
+            value = rule.variance if name == "wmv" else rule.emv
+            self.curves[m][name].append(math.nan if value is None else float(value))
+
+
+def _save_trajectory(path: Path, result, curves: dict) -> None:
+    """The per-iteration trajectory as a compressed ``.npz`` (float32), written atomically."""
+    history = result.history
+    arrays = {"iteration": history["iteration"].to_numpy(np.int32)}
+    for column in TRAJECTORY_COLUMNS:
+        values = curves[column] if column in curves else history[column].to_numpy()
+        arrays[column] = np.asarray(values, dtype=np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(buffer.getvalue())
+    os.replace(partial, path)
+
+
+def load_trajectory(path: str | Path) -> pd.DataFrame:
+    """A trajectory file as a DataFrame (``iteration`` and :data:`TRAJECTORY_COLUMNS`)."""
+    with np.load(path) as arrays:
+        return pd.DataFrame({name: arrays[name] for name in arrays.files})
+
+
+def _label(lam: float | None) -> str:
+    return "plain" if lam is None else f"{lam:g}"
+
+
+def run_robustness(out: str | Path, preset: str | Preset = "quick",
+                   images: Sequence[str] = ROBUSTNESS_IMAGES, seeds: Sequence[int] = (0, 1, 2),
+                   iterations: int | None = None, device: str = "cpu",
+                   progress: bool = True) -> Path:
+    """Run every missing (image, seed); return the journal's path.
+
+    Images are resized to the preset's ``image_size``; the decoder has the preset's width,
+    its layout and arithmetic; ``iterations`` defaults to the preset's.
+    """
+    scale = resolve(preset)
+    out = Path(out)
+    journal = FitJournal(out / "robustness.journal.jsonl")
+    steps = iterations or scale.iterations
+    lambdas = lambdas_around(scale)
+    for seed in seeds:
+        for image in images:
+            keys = [{"image": image, "size": scale.image_size, "width": scale.channels,
+                     "lambda": _label(lam), "seed": seed, "iterations": steps,
+                     "noise_sigma": 25, "preset": scale.name} for lam in lambdas]
+            todo = [(lam, key) for lam, key in zip(lambdas, keys) if journal.get(key) is None]
+            if not todo:
+                continue
+            clean = load(image, scale.image_size, preset=scale)
+            task = tasks.Denoise(25 / 255, clean=clean, seed=seed)
+            models = [Decoder(out_channels=clean.shape[1], channels=scale.channels,
+                              lipschitz_lambda=lam, seed=seed) for lam, _ in todo]
+            recorder = _VarianceRecorder(len(todo))
+            print(f"[{time.strftime('%H:%M:%S')}] {image} seed {seed}: λ = "
+                  f"{', '.join(_label(lam) for lam, _ in todo)}", flush=True)
+            results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo),
+                               iterations=steps, device=device, preset=scale,
+                               callbacks=[recorder], progress=progress)
+            for m, ((lam, key), result) in enumerate(zip(todo, results)):
+                name = f"{image}_s{seed}_{_label(lam)}.npz"
+                _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
+                journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
+                                  "commit": commit(), "machine": machine()})
+    return journal.path
+
+
+def robustness_rows(journal_path: str | Path) -> pd.DataFrame:
+    """The finished fits of a robustness journal as a table (one row per fit)."""
+    return ladder_rows(journal_path)
+
+
+def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per λ (plain, the preset's and its neighbours): means over images and seeds of the peak,
+    the end, their gap, and how the paper's stop rule did (fire rate, gap to the peak)."""
+    rows = rows.assign(stop_gap_db=rows["peak_psnr"] - rows["stop_psnr"].astype(float))
+    grouped = rows.groupby("lambda", sort=False)
+    return pd.DataFrame({
+        "fits": grouped.size(),
+        "peak_psnr": grouped["peak_psnr"].mean(),
+        "final_psnr": grouped["final_psnr"].mean(),
+        "decay_db": grouped["decay_db"].mean(),
+        "worst_decay_db": grouped["decay_db"].max(),
+        "smooth_final_psnr": grouped["smooth_final_psnr"].mean(),
+        "stop_fired": grouped["stop_iteration"].apply(lambda s: float(s.notna().mean())),
+        "stop_gap_db": grouped["stop_gap_db"].mean(),
+    }).round(3)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(journal_path: str | Path, stem: str | Path, **provenance) -> pd.DataFrame:
+    """``STEM.csv`` (one row per fit), ``STEM.md`` (the per-λ means, then the rows) and
+    ``STEM.json`` (provenance, means, rows), each written atomically; returns the means."""
+    rows = robustness_rows(journal_path)
+    columns = ["image", "seed", "lambda", "peak_psnr", "peak_iteration", "final_psnr",
+               "decay_db", "smooth_peak_psnr", "smooth_final_psnr", "stop_iteration",
+               "stop_psnr"]
+    table = rows[columns].sort_values(["image", "seed", "lambda"]).reset_index(drop=True)
+    means = aggregate(rows)
+    info = {"fits": len(rows), "commits": sorted(set(rows["commit"])),
+            "machines": sorted(set(rows["machine"])), **provenance}
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    texts = {
+        ".csv": table.to_csv(index=False),
+        ".md": (f"# λ robustness ({info.get('preset', '')})\n\n" + "\n".join(
+            f"- {k}: {v}" for k, v in info.items()) + "\n\n## Means per λ\n\n"
+            + _markdown(means.reset_index()) + "\n## Fits\n\n" + _markdown(table)),
+        ".json": json.dumps({"provenance": info, "means": means.reset_index().to_dict("records"),
+                             "rows": table.to_dict("records")}, indent=1, default=str) + "\n",
+    }
+    for suffix, text in texts.items():
+        target = stem.with_suffix(suffix)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text)
+        os.replace(partial, target)
+    return means
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the λ-robustness runs of issue 14")
+    parser.add_argument("--preset", default="quick", choices=("quick", "wide", "paper"))
+    parser.add_argument("--out", default=None, help="default results/robustness/PRESET")
+    parser.add_argument("--images", nargs="+", default=list(ROBUSTNESS_IMAGES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    out = args.out or f"results/robustness/{args.preset}"
+    try:
+        path = run_robustness(out, args.preset, args.images, args.seeds, args.iterations,
+                              args.device, progress=not args.quiet)
+    except (FitInterrupted, KeyboardInterrupt):
+        print(f"interrupted: finished fits are kept in {out}; run the same command to "
+              "continue", file=sys.stderr)
+        return 130
+    means = write_results(path, Path(out) / "lambda_robustness", preset=args.preset,
+                          noise_sigma=25, images=args.images, seeds=args.seeds)
+    print(means.to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The λ-robustness runs (issue 14): journal, trajectories with the variance curves."""
+
+import numpy as np
+
+from dipspec.experiments import robustness
+from dipspec.presets import QUICK
+
+
+def test_lambdas_around_the_preset():
+    assert robustness.lambdas_around(QUICK) == (None, 1.0, 1.2, 1.4)
+
+
+def test_a_run_journals_each_fit_and_keeps_its_trajectory(tmp_path, monkeypatch):
+    options = dict(preset=QUICK.with_(channels=8), images=["astronaut"], seeds=[0],
+                   iterations=130, progress=False)
+    path = robustness.run_robustness(tmp_path, **options)
+    rows = robustness.robustness_rows(path)
+    assert sorted(rows["lambda"]) == ["1", "1.2", "1.4", "plain"]
+    for _, row in rows.iterrows():
+        trajectory = robustness.load_trajectory(tmp_path / row["trajectory"])
+        assert len(trajectory) == 130
+        assert set(robustness.TRAJECTORY_COLUMNS) <= set(trajectory.columns)
+        # the recorded PSNR is the journal's, and the windowed variance exists once the
+        # 100-output window is full, not before
+        assert np.isclose(trajectory["psnr"].max(), row["peak_psnr"], atol=1e-4)
+        wmv = trajectory["wmv"].to_numpy()
+        assert np.isnan(wmv[:99]).all() and np.isfinite(wmv[99:]).all() and (wmv[99:] > 0).all()
+        assert np.isfinite(trajectory["emv"]).all()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished fit ran again")
+
+    monkeypatch.setattr(robustness, "fit_many", must_not_run)
+    robustness.run_robustness(tmp_path, **options)
+
+
+def test_results_are_written_with_means_per_lambda(tmp_path):
+    path = robustness.run_robustness(tmp_path, preset=QUICK.with_(channels=4), seeds=[0, 1],
+                                     images=["astronaut"], iterations=40, progress=False)
+    means = robustness.write_results(path, tmp_path / "table", preset="quick")
+    rows = robustness.robustness_rows(path)
+    assert means.loc["plain", "fits"] == 2
+    assert abs(means.loc["1.2", "peak_psnr"]
+               - rows.loc[rows["lambda"] == "1.2", "peak_psnr"].mean()) < 1e-3
+    assert {p.suffix for p in tmp_path.glob("table.*")} == {".csv", ".md", ".json"}
+    assert "## Means per λ" in (tmp_path / "table.md").read_text()
