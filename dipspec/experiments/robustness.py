@@ -36,8 +36,9 @@ from .ladder import ladder_rows, summarise
 from .provenance import commit
 from .setup import load
 
-__all__ = ["ROBUSTNESS_IMAGES", "TRAJECTORY_COLUMNS", "lambdas_around", "load_trajectory",
-           "aggregate", "robustness_rows", "run_robustness", "write_results"]
+__all__ = ["ROBUSTNESS_IMAGES", "TRAJECTORY_COLUMNS", "aggregate", "lambdas_around",
+           "load_trajectory", "record_fits", "robustness_rows", "run_robustness",
+           "write_results"]
 
 #: The nine denoising images of the paper's data.
 ROBUSTNESS_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers", "kodim01", "kodim02",
@@ -122,21 +123,29 @@ def run_robustness(out: str | Path, preset: str | Preset = "quick",
             if not todo:
                 continue
             clean = load(image, scale.image_size, preset=scale)
-            task = tasks.Denoise(25 / 255, clean=clean, seed=seed)
-            models = [Decoder(out_channels=clean.shape[1], channels=scale.channels,
-                              lipschitz_lambda=lam, seed=seed) for lam, _ in todo]
-            recorder = _VarianceRecorder(len(todo))
-            print(f"[{time.strftime('%H:%M:%S')}] {image} seed {seed}: λ = "
-                  f"{', '.join(_label(lam) for lam, _ in todo)}", flush=True)
-            results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo),
-                               iterations=steps, device=device, preset=scale,
-                               callbacks=[recorder], progress=progress)
-            for m, ((lam, key), result) in enumerate(zip(todo, results)):
-                name = f"{image}_s{seed}_{_label(lam)}.npz"
-                _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
-                journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
-                                  "commit": commit(), "machine": machine()})
+            record_fits(out, journal, tasks.Denoise(25 / 255, clean=clean, seed=seed), todo,
+                        seed, scale, steps, device, progress, prefix=f"{image}_s{seed}")
     return journal.path
+
+
+def record_fits(out: Path, journal: FitJournal, task: tasks.Task,
+                todo: Sequence[tuple[float | None, dict]], seed: int, scale: Preset, steps: int,
+                device: str, progress: bool, prefix: str) -> None:
+    """Fit ``task`` once per (λ, journal key) in ``todo``, batched with :func:`fit_many`;
+    journal each fit and save its trajectory as ``OUT/trajectories/PREFIX_LAMBDA.npz``."""
+    channels = task.observation.shape[1]
+    models = [Decoder(out_channels=channels, channels=scale.channels, lipschitz_lambda=lam,
+                      seed=seed) for lam, _ in todo]
+    recorder = _VarianceRecorder(len(todo))
+    print(f"[{time.strftime('%H:%M:%S')}] {prefix}: λ = "
+          f"{', '.join(_label(lam) for lam, _ in todo)}", flush=True)
+    results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps,
+                       device=device, preset=scale, callbacks=[recorder], progress=progress)
+    for m, ((lam, key), result) in enumerate(zip(todo, results)):
+        name = f"{prefix}_{_label(lam)}.npz"
+        _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
+        journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
+                          "commit": commit(), "machine": machine()})
 
 
 def robustness_rows(journal_path: str | Path) -> pd.DataFrame:
