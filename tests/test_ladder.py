@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from dipspec.experiments import ladder
+from dipspec.experiments import ladder, trajectories
 
 
 def test_a_ladder_journals_each_fit_and_a_rerun_skips_them(tmp_path, monkeypatch):
@@ -14,11 +14,15 @@ def test_a_ladder_journals_each_fit_and_a_rerun_skips_them(tmp_path, monkeypatch
     assert sorted(rows["lambda"]) == ["1", "2", "3", "plain"]
     assert (rows["peak_psnr"] >= rows["final_psnr"]).all()
     assert (rows["decay_db"] - (rows["peak_psnr"] - rows["final_psnr"])).abs().max() < 1e-9
+    for _, row in rows.iterrows():  # each fit's trajectory is kept beside the journal
+        trajectory = trajectories.load_trajectory(tmp_path / row["trajectory"])
+        assert len(trajectory) == 8
+        assert abs(trajectory["psnr"].max() - row["peak_psnr"]) < 1e-4
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished fit ran again")
 
-    monkeypatch.setattr(ladder, "fit_many", must_not_run)
+    monkeypatch.setattr(trajectories, "fit_many", must_not_run)
     ladder.run_ladder(tmp_path, **options)  # everything is in the journal
     with pytest.raises(AssertionError, match="ran again"):
         ladder.run_ladder(tmp_path, **{**options, "iterations": {64: 9}})  # a changed setting

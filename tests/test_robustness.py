@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dipspec.experiments import robustness
+from dipspec.experiments import robustness, trajectories
 from dipspec.presets import QUICK
 
 
@@ -17,9 +17,9 @@ def test_a_run_journals_each_fit_and_keeps_its_trajectory(tmp_path, monkeypatch)
     rows = robustness.robustness_rows(path)
     assert sorted(rows["lambda"]) == ["1", "1.2", "1.4", "plain"]
     for _, row in rows.iterrows():
-        trajectory = robustness.load_trajectory(tmp_path / row["trajectory"])
+        trajectory = trajectories.load_trajectory(tmp_path / row["trajectory"])
         assert len(trajectory) == 130
-        assert set(robustness.TRAJECTORY_COLUMNS) <= set(trajectory.columns)
+        assert set(trajectories.TRAJECTORY_COLUMNS) <= set(trajectory.columns)
         # the recorded PSNR is the journal's, and the windowed variance exists once the
         # 100-output window is full, not before
         assert np.isclose(trajectory["psnr"].max(), row["peak_psnr"], atol=1e-4)
@@ -30,7 +30,7 @@ def test_a_run_journals_each_fit_and_keeps_its_trajectory(tmp_path, monkeypatch)
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished fit ran again")
 
-    monkeypatch.setattr(robustness, "fit_many", must_not_run)
+    monkeypatch.setattr(trajectories, "fit_many", must_not_run)
     robustness.run_robustness(tmp_path, **options)
 
 

@@ -17,26 +17,22 @@ rung from the rows.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from .. import data, tasks
-from ..fitting import FitInterrupted, fit_many
-from ..measure import first_stop_iteration
-from ..nn import Decoder
-from .chakrabarty.tables import FitJournal, machine
-from .provenance import commit
+from ..fitting import FitInterrupted
+from ..presets import resolve
+from .chakrabarty.tables import FitJournal
 from .setup import load
+from .trajectories import journal_rows, label, record_fits
 
 __all__ = ["LADDER_IMAGES", "LADDER_LAMBDAS", "LADDER_SIZES", "ladder_rows", "ordering",
-           "run_ladder", "summarise"]
+           "run_ladder"]
 
 #: Peppers and two more of the paper's denoising images: a smooth one and a textured one.
 LADDER_IMAGES = ("Peppers", "F16", "Baboon")
@@ -45,37 +41,8 @@ LADDER_IMAGES = ("Peppers", "F16", "Baboon")
 LADDER_SIZES = {64: 3000, 128: 5000, 256: 3000}
 #: The paper's three λ and plain DIP (None).
 LADDER_LAMBDAS = (1.0, 2.0, 3.0, None)
-#: Every this many iterations the PSNR curve is kept in the journal, for the figure.
-CURVE_EVERY = 10
-#: Smoothing of the PSNR curve for the smoothed peak and end (as the notebooks read curves).
-SMOOTH = 50
-
-
-def _label(lipschitz_lambda: float | None) -> str:
-    return "plain" if lipschitz_lambda is None else f"{lipschitz_lambda:g}"
-
-
-def summarise(result, lipschitz_lambda: float | None) -> dict:
-    """One journal row of a fit: raw and smoothed peak and end, decay, where the paper's stop
-    rule (SPEC §6) fires and its PSNR there, wall time, and the PSNR curve every
-    :data:`CURVE_EVERY` iterations."""
-    history = result.history
-    psnr = history["psnr"].to_numpy()
-    iterations = history["iteration"].to_numpy()
-    peak = int(np.nanargmax(psnr))
-    ratios = history.dropna(subset=["ratio"])
-    stop = first_stop_iteration(ratios["ratio"].to_numpy().copy(), window=100, eps=0.01,
-                                iterations=ratios["iteration"].to_numpy().copy())
-    stop_psnr = None if stop is None else float(psnr[np.searchsorted(iterations, stop)])
-    return {"lambda": _label(lipschitz_lambda), "peak_psnr": float(psnr[peak]),
-            "peak_iteration": int(iterations[peak]), "final_psnr": float(psnr[-1]),
-            "decay_db": float(psnr[peak] - psnr[-1]), "stop_iteration": stop,
-            "stop_psnr": stop_psnr, "wall_time_s": round(result.wall_time, 1),
-            # the history has a row per iteration, so SMOOTH rows are SMOOTH iterations
-            "smooth_peak_iteration": int(result.peak("psnr", SMOOTH)[0]),
-            "smooth_peak_psnr": float(result.peak("psnr", SMOOTH)[1]),
-            "smooth_final_psnr": float(result.curve("psnr", SMOOTH).iloc[-1]),
-            "curve": [round(float(v), 3) for v in psnr[::CURVE_EVERY]]}
+#: The finished fits of a ladder journal as a table (one row per fit, no curves).
+ladder_rows = journal_rows
 
 
 def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
@@ -92,10 +59,11 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
     journal = FitJournal(Path(out) / "ladder.journal.jsonl")
     device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                           "cpu" if device == "auto" else device)
+    scale = resolve("auto", device)  # the loop's settings, as fit_many's default
     for size in sizes:
         steps = counts.get(size, 3000)
         for image in images:
-            keys = [{"image": image, "size": size, "width": width, "lambda": _label(lam),
+            keys = [{"image": image, "size": size, "width": width, "lambda": label(lam),
                      "seed": seed, "iterations": steps, "noise_sigma": 25,
                      "precision": precision, "device": device.type} for lam in LADDER_LAMBDAS]
             todo = [(lam, key) for lam, key in zip(LADDER_LAMBDAS, keys)
@@ -104,30 +72,9 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
                 continue
             clean = load(image, size)
             task = tasks.Denoise(25 / 255, clean=clean, seed=seed)
-            models = [Decoder(out_channels=3, channels=width, lipschitz_lambda=lam, seed=seed)
-                      for lam, _ in todo]
-            print(f"[{time.strftime('%H:%M:%S')}] {image} {size}², λ = "
-                  f"{', '.join(_label(lam) for lam, _ in todo)}: {steps} iterations",
-                  flush=True)
-            results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo),
-                               iterations=steps, device=device, precision=precision,
-                               progress=progress)
-            for (lam, key), result in zip(todo, results):
-                journal.add(key, {**summarise(result, lam), "commit": commit(),
-                                  "machine": machine()})
+            record_fits(out, journal, task, todo, seed, scale, steps, device, progress,
+                        prefix=f"{image}_{size}_s{seed}", channels=width, precision=precision)
     return journal.path
-
-
-def ladder_rows(journal_path: str | Path) -> pd.DataFrame:
-    """The finished fits of a ladder journal as a table (one row per fit, no curves)."""
-    rows = []
-    for line in Path(journal_path).read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:  # a line torn by a crash
-            continue
-        rows.append({**entry["fit"], **{k: v for k, v in entry["row"].items() if k != "curve"}})
-    return pd.DataFrame(rows)
 
 
 def ordering(rows: pd.DataFrame) -> pd.DataFrame:

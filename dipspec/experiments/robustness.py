@@ -14,90 +14,33 @@ images. A stop rule can then be judged on these curves without another fit. Run 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import tasks
-from ..fitting import FitInterrupted, fit_many
-from ..measure import ESEMV, ESWMV
-from ..nn import Decoder
+from ..fitting import FitInterrupted
 from ..presets import Preset, resolve
-from .chakrabarty.tables import FitJournal, machine
-from .ladder import ladder_rows, summarise
-from .provenance import commit
+from .chakrabarty.tables import FitJournal
 from .setup import load
+from .trajectories import journal_rows, label, record_fits
 
-__all__ = ["ROBUSTNESS_IMAGES", "TRAJECTORY_COLUMNS", "aggregate", "lambdas_around",
-           "load_trajectory", "record_fits", "robustness_rows", "run_robustness",
-           "write_results"]
+__all__ = ["ROBUSTNESS_IMAGES", "aggregate", "lambdas_around", "robustness_rows",
+           "run_robustness", "write_results"]
 
 #: The nine denoising images of the paper's data.
 ROBUSTNESS_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers", "kodim01", "kodim02",
                      "kodim03", "kodim12")
-#: Per-iteration columns of a trajectory file (beside ``iteration``).
-TRAJECTORY_COLUMNS = ("psnr", "loss", "fbc_1", "fbc_2", "fbc_3", "fbc_4", "fbc_5",
-                      "blurriness", "sharpness", "ratio", "wmv", "emv")
-#: Wang et al.'s settings (their reference code); the patience is applied afterwards.
-WMV_WINDOW, EMV_ALPHA = 100, 0.1
 
 
 def lambdas_around(preset: Preset, step: float = 0.2) -> tuple[float | None, ...]:
     """Plain DIP, then the preset's denoising λ and its two neighbours."""
     lam = preset.lipschitz_lambda
     return (None, round(lam - step, 3), lam, round(lam + step, 3))
-
-
-class _VarianceRecorder:
-    """A fit callback: feeds every member's output to ES-WMV and ES-EMV rules that never fire,
-    and keeps their variance at every iteration."""
-
-    def __init__(self, members: int) -> None:
-        never = 1 << 40
-        self.wmv = [ESWMV(window=WMV_WINDOW, patience=never) for _ in range(members)]
-        self.emv = [ESEMV(alpha=EMV_ALPHA, patience=never, burn_in=0) for _ in range(members)]
-        self.curves = [{"wmv": [], "emv": []} for _ in range(members)]
-
-    def __call__(self, info: dict) -> None:
-        m, it, out = info["member"], info["iteration"], info["output"]
-        self.wmv[m].update(it, out)
-        self.emv[m].update(it, out)
-        for name, rule in (("wmv", self.wmv[m]), ("emv", self.emv[m])):
-            value = rule.variance if name == "wmv" else rule.emv
-            self.curves[m][name].append(math.nan if value is None else float(value))
-
-
-def _save_trajectory(path: Path, result, curves: dict) -> None:
-    """The per-iteration trajectory as a compressed ``.npz`` (float32), written atomically."""
-    history = result.history
-    arrays = {"iteration": history["iteration"].to_numpy(np.int32)}
-    for column in TRAJECTORY_COLUMNS:
-        values = curves[column] if column in curves else history[column].to_numpy()
-        arrays[column] = np.asarray(values, dtype=np.float32)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, path)
-
-
-def load_trajectory(path: str | Path) -> pd.DataFrame:
-    """A trajectory file as a DataFrame (``iteration`` and :data:`TRAJECTORY_COLUMNS`)."""
-    with np.load(path) as arrays:
-        return pd.DataFrame({name: arrays[name] for name in arrays.files})
-
-
-def _label(lam: float | None) -> str:
-    return "plain" if lam is None else f"{lam:g}"
 
 
 def run_robustness(out: str | Path, preset: str | Preset = "quick",
@@ -117,7 +60,7 @@ def run_robustness(out: str | Path, preset: str | Preset = "quick",
     for seed in seeds:
         for image in images:
             keys = [{"image": image, "size": scale.image_size, "width": scale.channels,
-                     "lambda": _label(lam), "seed": seed, "iterations": steps,
+                     "lambda": label(lam), "seed": seed, "iterations": steps,
                      "noise_sigma": 25, "preset": scale.name} for lam in lambdas]
             todo = [(lam, key) for lam, key in zip(lambdas, keys) if journal.get(key) is None]
             if not todo:
@@ -128,29 +71,9 @@ def run_robustness(out: str | Path, preset: str | Preset = "quick",
     return journal.path
 
 
-def record_fits(out: Path, journal: FitJournal, task: tasks.Task,
-                todo: Sequence[tuple[float | None, dict]], seed: int, scale: Preset, steps: int,
-                device: str, progress: bool, prefix: str) -> None:
-    """Fit ``task`` once per (λ, journal key) in ``todo``, batched with :func:`fit_many`;
-    journal each fit and save its trajectory as ``OUT/trajectories/PREFIX_LAMBDA.npz``."""
-    channels = task.observation.shape[1]
-    models = [Decoder(out_channels=channels, channels=scale.channels, lipschitz_lambda=lam,
-                      seed=seed) for lam, _ in todo]
-    recorder = _VarianceRecorder(len(todo))
-    print(f"[{time.strftime('%H:%M:%S')}] {prefix}: λ = "
-          f"{', '.join(_label(lam) for lam, _ in todo)}", flush=True)
-    results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps,
-                       device=device, preset=scale, callbacks=[recorder], progress=progress)
-    for m, ((lam, key), result) in enumerate(zip(todo, results)):
-        name = f"{prefix}_{_label(lam)}.npz"
-        _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
-        journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
-                          "commit": commit(), "machine": machine()})
-
-
 def robustness_rows(journal_path: str | Path) -> pd.DataFrame:
     """The finished fits of a robustness journal as a table (one row per fit)."""
-    return ladder_rows(journal_path)
+    return journal_rows(journal_path)
 
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,7 @@ JPEG deblocking (quality 10), inpainting (Bernoulli mask, half the pixels kept) 
 super-resolution at a preset's scale: three images each, plain DIP and the task's default λ
 (:func:`dipspec.presets.default_lambda`), batched per (task, image, seed), each fit journalled
 and its per-iteration trajectory saved (PSNR, loss, FBC, ratio and the two output-variance
-curves; see :func:`.robustness.record_fits`). Run it as::
+curves; see :func:`.trajectories.record_fits`). Run it as::
 
     python -m dipspec.experiments.stopping_study --preset quick --out results/stopping/quick
 """
@@ -21,8 +21,8 @@ from .. import tasks
 from ..fitting import FitInterrupted
 from ..presets import Preset, default_lambda, resolve
 from .chakrabarty.tables import FitJournal
-from .robustness import _label, record_fits
 from .setup import load
+from .trajectories import label, record_fits
 
 __all__ = ["STUDY_TASKS", "make_task", "record_tasks"]
 
@@ -67,7 +67,7 @@ def record_tasks(out: str | Path, preset: str | Preset = "quick",
             lambdas = (None, default_lambda(kind, scale))
             for image in STUDY_TASKS[kind]:
                 keys = [{"task": kind, "image": _short(image), "size": scale.image_size,
-                         "width": scale.channels, "lambda": _label(lam), "seed": seed,
+                         "width": scale.channels, "lambda": label(lam), "seed": seed,
                          "iterations": steps, "preset": scale.name} for lam in lambdas]
                 todo = [(lam, key) for lam, key in zip(lambdas, keys)
                         if journal.get(key) is None]

@@ -209,7 +209,7 @@ class _State:
             best_psnr=torch.full((k,), -math.inf, device=device, dtype=settings.dtype),
             backtracks=torch.zeros(k, device=device, dtype=torch.int64),
             active=torch.ones(k, device=device, dtype=torch.bool),
-            rules=None if rule is None else MemberRules(rule, k),
+            rules=None if rule is None else MemberRules(rule, k, members.observations),
             snapshots=[{} for _ in range(k)])
 
 

@@ -31,9 +31,11 @@ def rule_name(rule: StopRule) -> str:
 class MemberRules:
     """One copy of a stop rule per member, fed each logged row of the live members."""
 
-    def __init__(self, rule: StopRule, k: int) -> None:
+    def __init__(self, rule: StopRule, k: int, observations: Tensor) -> None:
         self.kind, self.config = type(rule), rule.config()
         self.rules = [rule.fresh() for _ in range(k)]
+        for m, member in enumerate(self.rules):
+            member.prepare(observations[m:m + 1])
 
     @property
     def needs_output(self) -> bool:

@@ -16,6 +16,7 @@ from .blur import blur_sharpness_ratio, blurriness, mlv_sharpness, ratio_defined
 from .fbc import FrequencyBandCorrespondence, fbc, radial_profile
 from .fbc import _radial_weights as _radial_weights
 from .grey import to_grey
+from .noise_rules import Discrepancy, estimate_noise_sigma
 from .quality import psnr, ssim
 from .ratio_rules import RatioPlateau
 from .stop_base import StopRule
@@ -28,10 +29,11 @@ from .stop_rules import (
     make_stop_rule,
     stop_iteration,
 )
-from .variance_rules import ESEMV, ESWMV
+from .variance_rules import ESEMV, ESWMV, replay_variance
 
 __all__ = [
     "AutoStop",
+    "Discrepancy",
     "ESEMV",
     "ESWMV",
     "FrequencyBandCorrespondence",
@@ -42,12 +44,14 @@ __all__ = [
     "StopRule",
     "blur_sharpness_ratio",
     "blurriness",
+    "estimate_noise_sigma",
     "fbc",
     "first_stop_iteration",
     "make_stop_rule",
     "mlv_sharpness",
     "psnr",
     "radial_profile",
+    "replay_variance",
     "ratio_defined",
     "ssim",
     "stop_iteration",

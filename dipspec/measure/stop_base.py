@@ -76,6 +76,10 @@ class StopRule:
     def _reset(self) -> None:
         """Set the subclass's own state (the attributes in ``_state_keys``) to its start."""
 
+    def prepare(self, observation: Tensor) -> None:
+        """Look at the fit's observation ``(1, C, H, W)`` before the first update (a fit calls
+        it once per member; most rules ignore it)."""
+
     def update(self, iteration: int, output: Tensor | None = None,
                meters: Mapping[str, float] | None = None) -> bool:
         """Feed one logged iteration; True once the rule has fired (and at every later call).

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .noise_rules import Discrepancy
 from .ratio_rules import RatioPlateau
 from .stop_base import StopRule, _meter
 from .variance_rules import ESEMV, ESWMV
@@ -334,7 +335,8 @@ class OracleRule(StopRule):
 
 #: The rules :func:`make_stop_rule` knows, by name.
 STOP_RULES: dict[str, type[StopRule]] = {
-    rule.name: rule for rule in (PaperRule, ESWMV, ESEMV, OracleRule, RatioPlateau)}
+    rule.name: rule for rule in (PaperRule, ESWMV, ESEMV, OracleRule, RatioPlateau,
+                                 Discrepancy)}
 
 
 def make_stop_rule(name_or_rule: str | StopRule, **kwargs) -> StopRule:
@@ -376,7 +378,8 @@ def make_stop_rule(name_or_rule: str | StopRule, **kwargs) -> StopRule:
 
 
 def stop_iteration(rule: str | StopRule, history: Any,
-                   outputs: Mapping[int, Tensor] | None = None) -> int | None:
+                   outputs: Mapping[int, Tensor] | None = None,
+                   observation: Tensor | None = None) -> int | None:
     """Where ``rule`` stops on a finished run: its history replayed through a fresh copy.
 
     Parameters
@@ -388,6 +391,9 @@ def stop_iteration(rule: str | StopRule, history: Any,
     outputs : mapping of int to Tensor, optional
         Output images by iteration, for the rules that need them (``ESWMV``, ``ESEMV``), e.g.
         the outputs a callback recorded; rows without an output are skipped for those rules.
+    observation : Tensor, optional
+        The fit's observation, for rules that look at it (:class:`Discrepancy` estimates the
+        noise from it).
 
     Returns
     -------
@@ -403,6 +409,8 @@ def stop_iteration(rule: str | StopRule, history: Any,
     201
     """
     fresh = make_stop_rule(rule).fresh()
+    if observation is not None:
+        fresh.prepare(observation)
     if "iteration" not in getattr(history, "columns", ()):
         raise ValueError("history must be a DataFrame with an 'iteration' column, such as "
                          "FitResult.history")

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .stop_base import StopRule, _accumulator_dtype, _checked_output, _positive_int
 
-__all__ = ["ESEMV", "ESWMV"]
+__all__ = ["ESEMV", "ESWMV", "replay_variance"]
 
 
 class ESWMV(StopRule):
@@ -251,3 +251,30 @@ class ESEMV(StopRule):
         if iteration - self.best_iteration >= self.patience:
             return self.best_iteration
         return None
+
+
+def replay_variance(iterations, variances, patience: int = 1000,
+                    burn_in: int = 0) -> tuple[int | None, int | None]:
+    """Where a variance rule stops on a recorded variance curve: ``(stop_iteration, fired_at)``.
+
+    The decision of :class:`ESWMV` (``burn_in=0``) and :class:`ESEMV` replayed on the variances
+    they computed (e.g. ``rule.variance`` / ``rule.emv`` kept at every update): the iteration of
+    the last new minimum once ``patience`` iterations passed without one, and the iteration it
+    fired at; ``(None, None)`` if it never fires. NaN variances are skipped, as the rules do.
+
+    Examples
+    --------
+    >>> replay_variance(range(6), [3.0, 2.0, 1.0, 1.5, 1.2, 1.1], patience=3)
+    (2, 5)
+    """
+    patience = _positive_int(patience, "patience", "Wang et al. use 1000")
+    best, best_iteration = math.inf, None
+    for iteration, value in zip(iterations, variances):
+        iteration, value = int(iteration), float(value)
+        if iteration <= burn_in or not math.isfinite(value):
+            continue
+        if value < best:
+            best, best_iteration = value, iteration
+        elif iteration - best_iteration >= patience:
+            return best_iteration, iteration
+    return None, None

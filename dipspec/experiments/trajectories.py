@@ -1,0 +1,154 @@
+"""Fits recorded for later study: the journal row of a fit and its per-iteration trajectory.
+
+The ladder, the λ-robustness runs and the stopping study (issues 14, 15) all record fits the
+same way (:func:`record_fits`): a group of fits batched with :func:`dipspec.fit_many`, each
+finished fit one line of a :class:`FitJournal` (:func:`summarise`) and one ``.npz`` of its
+trajectory: PSNR, loss, the five FBC bands, blurriness, sharpness and their ratio, and the two
+output-variance curves of Wang et al.'s rules (ES-WMV's windowed variance, ES-EMV's exponential
+one), recorded while the fit runs because they need the output images. A stop rule can then be
+judged on these curves without another fit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import tasks
+from ..fitting import fit_many
+from ..measure import ESEMV, ESWMV, first_stop_iteration
+from ..nn import Decoder
+from ..presets import Preset
+from .chakrabarty.tables import FitJournal, machine
+from .provenance import commit
+
+__all__ = ["CURVE_EVERY", "SMOOTH", "TRAJECTORY_COLUMNS", "journal_rows", "label",
+           "load_trajectory", "record_fits", "summarise"]
+
+#: Every this many iterations the PSNR curve is kept in the journal, for the figure.
+CURVE_EVERY = 10
+#: Smoothing of the PSNR curve for the smoothed peak and end (as the notebooks read curves).
+SMOOTH = 50
+
+
+def label(lipschitz_lambda: float | None) -> str:
+    return "plain" if lipschitz_lambda is None else f"{lipschitz_lambda:g}"
+
+
+def summarise(result, lipschitz_lambda: float | None) -> dict:
+    """One journal row of a fit: raw and smoothed peak and end, decay, where the paper's stop
+    rule (SPEC §6) fires and its PSNR there, wall time, and the PSNR curve every
+    :data:`CURVE_EVERY` iterations."""
+    history = result.history
+    psnr = history["psnr"].to_numpy()
+    iterations = history["iteration"].to_numpy()
+    peak = int(np.nanargmax(psnr))
+    ratios = history.dropna(subset=["ratio"])
+    stop = first_stop_iteration(ratios["ratio"].to_numpy().copy(), window=100, eps=0.01,
+                                iterations=ratios["iteration"].to_numpy().copy())
+    stop_psnr = None if stop is None else float(psnr[np.searchsorted(iterations, stop)])
+    return {"lambda": label(lipschitz_lambda), "peak_psnr": float(psnr[peak]),
+            "peak_iteration": int(iterations[peak]), "final_psnr": float(psnr[-1]),
+            "decay_db": float(psnr[peak] - psnr[-1]), "stop_iteration": stop,
+            "stop_psnr": stop_psnr, "wall_time_s": round(result.wall_time, 1),
+            # the history has a row per iteration, so SMOOTH rows are SMOOTH iterations
+            "smooth_peak_iteration": int(result.peak("psnr", SMOOTH)[0]),
+            "smooth_peak_psnr": float(result.peak("psnr", SMOOTH)[1]),
+            "smooth_final_psnr": float(result.curve("psnr", SMOOTH).iloc[-1]),
+            "curve": [round(float(v), 3) for v in psnr[::CURVE_EVERY]]}
+
+
+#: Per-iteration columns of a trajectory file (beside ``iteration``).
+TRAJECTORY_COLUMNS = ("psnr", "loss", "fbc_1", "fbc_2", "fbc_3", "fbc_4", "fbc_5",
+                      "blurriness", "sharpness", "ratio", "wmv", "emv")
+#: Wang et al.'s settings (their reference code); the patience is applied afterwards.
+WMV_WINDOW, EMV_ALPHA = 100, 0.1
+
+
+class _VarianceRecorder:
+    """A fit callback: feeds every member's output to ES-WMV and ES-EMV rules that never fire,
+    and keeps their variance at every iteration."""
+
+    def __init__(self, members: int) -> None:
+        never = 1 << 40
+        self.wmv = [ESWMV(window=WMV_WINDOW, patience=never) for _ in range(members)]
+        self.emv = [ESEMV(alpha=EMV_ALPHA, patience=never, burn_in=0) for _ in range(members)]
+        self.curves = [{"wmv": [], "emv": []} for _ in range(members)]
+
+    def __call__(self, info: dict) -> None:
+        m, it, out = info["member"], info["iteration"], info["output"]
+        self.wmv[m].update(it, out)
+        self.emv[m].update(it, out)
+        for name, rule in (("wmv", self.wmv[m]), ("emv", self.emv[m])):
+            value = rule.variance if name == "wmv" else rule.emv
+            self.curves[m][name].append(math.nan if value is None else float(value))
+
+
+def _save_trajectory(path: Path, result, curves: dict) -> None:
+    """The per-iteration trajectory as a compressed ``.npz`` (float32), written atomically."""
+    history = result.history
+    arrays = {"iteration": history["iteration"].to_numpy(np.int32)}
+    for column in TRAJECTORY_COLUMNS:
+        values = curves[column] if column in curves else history[column].to_numpy()
+        arrays[column] = np.asarray(values, dtype=np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(buffer.getvalue())
+    os.replace(partial, path)
+
+
+def load_trajectory(path: str | Path) -> pd.DataFrame:
+    """A trajectory file as a DataFrame (``iteration`` and :data:`TRAJECTORY_COLUMNS`)."""
+    with np.load(path) as arrays:
+        return pd.DataFrame({name: arrays[name] for name in arrays.files})
+
+
+def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
+                todo: Sequence[tuple[float | None, dict]], seed: int, preset: Preset,
+                steps: int, device, progress: bool, prefix: str, channels: int | None = None,
+                precision: str | None = None) -> None:
+    """Fit ``task`` once per (λ, journal key) in ``todo``, batched with :func:`fit_many`.
+
+    The decoders have ``channels`` (default the preset's width) and the given λ; the loop
+    follows ``preset``. Each fit is journalled under its key and its trajectory saved as
+    ``OUT/trajectories/PREFIX_LAMBDA.npz``.
+    """
+    out = Path(out)
+    models = [Decoder(out_channels=task.observation.shape[1],
+                      channels=channels or preset.channels, lipschitz_lambda=lam, seed=seed)
+              for lam, _ in todo]
+    recorder = _VarianceRecorder(len(todo))
+    print(f"[{time.strftime('%H:%M:%S')}] {prefix}: λ = "
+          f"{', '.join(label(lam) for lam, _ in todo)}, {steps} iterations", flush=True)
+    results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps,
+                       device=device, preset=preset, precision=precision,
+                       callbacks=[recorder], progress=progress)
+    for m, ((lam, key), result) in enumerate(zip(todo, results)):
+        name = f"{prefix}_{label(lam)}.npz"
+        _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
+        journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
+                          "commit": commit(), "machine": machine()})
+
+
+def journal_rows(journal_path: str | Path) -> pd.DataFrame:
+    """The finished fits of a journal as a table (one row per fit, no curves)."""
+    rows = []
+    for line in Path(journal_path).read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line torn by a crash
+            continue
+        rows.append({**entry["fit"], **{k: v for k, v in entry["row"].items() if k != "curve"}})
+    return pd.DataFrame(rows)
+
+
