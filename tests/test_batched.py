@@ -190,7 +190,7 @@ def test_callback_stops_one_member_only(astronaut40):
 def test_auto_stop_per_member(astronaut40):
     task = Denoise(clean=astronaut40, seed=0)
     # window 2 and a huge ε fire at the first checked iteration, 2n + 1 = 5, for everyone
-    options = dict(iterations=12, dtype=torch.float64, auto_stop=True, stop_window=2,
+    options = dict(iterations=12, dtype=torch.float64, stop_rule="paper", stop_window=2,
                    stop_eps=1e9)
     sequential = _sequential([task] * 2, [_decoder(1.0, 0), _decoder(1.5, 1)], [0, 1], **options)
     batched = fit_many(task, [_decoder(1.0, 0), _decoder(1.5, 1)], seeds=[0, 1], device="cpu",

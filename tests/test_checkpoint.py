@@ -27,7 +27,7 @@ def astronaut40():
 
 
 OPTIONS = dict(iterations=60, reg_noise_std=1 / 30, ema=0.9, backtracking=True,
-               backtrack_every=4, auto_stop=True, stop_window=10, stop_eps=20.0,
+               backtrack_every=4, stop_rule="paper", stop_window=10, stop_eps=20.0,
                keep_outputs=(5, 40), device="cpu", progress=False, seed=2)
 
 

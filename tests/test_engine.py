@@ -31,7 +31,7 @@ def test_fit_is_fit_many_with_one_member_every_option(astronaut40):
     """λ, Gaussian σ, backtracking (provoked), EMA, input noise, auto-stop (fires), kept outputs."""
     task = Denoise(clean=astronaut40, seed=0)
     options = dict(iterations=80, dtype=torch.float64, reg_noise_std=1 / 30, ema=0.9,
-                   backtracking=True, backtrack_every=5, auto_stop=True, stop_window=10,
+                   backtracking=True, backtrack_every=5, stop_rule="paper", stop_window=10,
                    stop_eps=0.5, keep_outputs=(3, 17), device="cpu", progress=False, seed=4)
     results = []
     for face in ("fit", "fit_many"):

@@ -146,7 +146,7 @@ def test_default_model_uses_the_default_lambda_and_preset(camera32):
         (dict(iterations=0), ValueError, "iterations must be >= 1"),
         (dict(device="tpu"), ValueError, "unknown device"),
         (dict(preset="huge"), ValueError, "unknown preset"),
-        (dict(auto_stop=True, metrics_every=0), ValueError, "auto_stop needs"),
+        (dict(stop_rule="paper", metrics_every=0), ValueError, "stop_rule='paper' needs"),
     ],
 )
 def test_fit_errors(camera32, kwargs, error, message):
@@ -161,9 +161,9 @@ def test_fit_rejects_non_images():
         fit(torch.rand(5, 8, 8))
 
 
-def test_auto_stop_without_control_warns(camera32):
+def test_the_paper_rule_without_control_warns(camera32):
     with pytest.warns(UserWarning, match="without λ or σ control"):
-        fit(Denoise(clean=camera32), model=_small(), iterations=3, auto_stop=True,
+        fit(Denoise(clean=camera32), model=_small(), iterations=3, stop_rule="paper",
             device="cpu", progress=False)
 
 

@@ -41,3 +41,32 @@ def test_ordering_states_the_papers_three_conditions():
     shifted = ladder.ordering(_rung([26.0, 25.5, 25.4, 25.4], [25.6, 20.7, 22.3, 22.3]))
     assert not shifted.loc[0, "holds"] and not shifted.loc[0, "two_best"]
     assert shifted.loc[0, "best_final_lambda"] == "1"
+
+
+def test_a_rung_killed_mid_way_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    """Fit and recorder checkpoint together: the continued rung equals an uninterrupted one."""
+    options = dict(images=["astronaut"], sizes=[64], width=4, progress=False,
+                   iterations={64: 23}, device="cpu")
+    monkeypatch.setattr(ladder, "CHECKPOINT_EVERY", 5)
+    whole = ladder.ladder_rows(ladder.run_ladder(tmp_path / "whole", **options))
+    recorded = trajectories._VarianceRecorder.__call__
+
+    def killed(self, info):
+        if info["iteration"] == 17:
+            raise RuntimeError("killed")
+        recorded(self, info)
+
+    monkeypatch.setattr(trajectories._VarianceRecorder, "__call__", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        ladder.run_ladder(tmp_path / "split", **options)
+    saved = sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir())
+    assert "astronaut_64_s0.pt" in saved and "astronaut_64_s0.recorder-15.pt" in saved
+    monkeypatch.setattr(trajectories._VarianceRecorder, "__call__", recorded)
+    split = ladder.ladder_rows(ladder.run_ladder(tmp_path / "split", **options))
+    assert not list((tmp_path / "split" / "checkpoints").iterdir())  # cleaned up when done
+    columns = ["lambda", "peak_psnr", "peak_iteration", "final_psnr", "stop_iteration"]
+    pd.testing.assert_frame_equal(split[columns], whole[columns])
+    for name in whole["trajectory"]:
+        a = trajectories.load_trajectory(tmp_path / "whole" / name)
+        b = trajectories.load_trajectory(tmp_path / "split" / name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)

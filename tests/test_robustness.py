@@ -1,6 +1,7 @@
 """The λ-robustness runs (issue 14): journal, trajectories with the variance curves."""
 
 import numpy as np
+import pandas as pd
 
 from dipspec.experiments import robustness, trajectories
 from dipspec.presets import QUICK
@@ -37,10 +38,26 @@ def test_a_run_journals_each_fit_and_keeps_its_trajectory(tmp_path, monkeypatch)
 def test_results_are_written_with_means_per_lambda(tmp_path):
     path = robustness.run_robustness(tmp_path, preset=QUICK.with_(channels=4), seeds=[0, 1],
                                      images=["astronaut"], iterations=40, progress=False)
-    means = robustness.write_results(path, tmp_path / "table", preset="quick")
+    means = robustness.write_results([path], tmp_path / "table", preset="quick")
     rows = robustness.robustness_rows(path)
-    assert means.loc["plain", "fits"] == 2
-    assert abs(means.loc["1.2", "peak_psnr"]
+    assert means.loc[("quick", "plain"), "fits"] == 2
+    assert abs(means.loc[("quick", "1.2"), "peak_psnr"]
                - rows.loc[rows["lambda"] == "1.2", "peak_psnr"].mean()) < 1e-3
     assert {p.suffix for p in tmp_path.glob("table.*")} == {".csv", ".md", ".json"}
-    assert "## Means per λ" in (tmp_path / "table.md").read_text()
+    assert "## Means per preset and λ" in (tmp_path / "table.md").read_text()
+    table = robustness.read_results(tmp_path / "table.csv")
+    assert sorted(set(table["lambda"])) == ["1", "1.2", "1.4", "plain"]
+    # the recommended rule replayed on each fit: where it fires the loss has reached the
+    # observation's noise variance, and the PSNR reported is the trajectory's there
+    from dipspec.experiments.stopping_eval import _observation
+    from dipspec.measure import estimate_noise_sigma
+    for _, row in table.iterrows():
+        fit = rows[(rows["seed"] == row["seed"]) & (rows["lambda"] == row["lambda"])].iloc[0]
+        trajectory = trajectories.load_trajectory(tmp_path / fit["trajectory"])
+        sigma = estimate_noise_sigma(_observation({**fit, "task": "denoise"}))
+        below = np.nonzero(trajectory["loss"].to_numpy() <= sigma ** 2)[0]
+        expected = int(below[0]) if len(below) else None
+        got = None if pd.isna(row["auto_stop_iteration"]) else int(row["auto_stop_iteration"])
+        assert got == expected
+        at = trajectory["psnr"].iloc[-1 if expected is None else expected]
+        assert abs(row["auto_stop_psnr"] - at) < 1e-3

@@ -23,16 +23,19 @@ from dipspec.measure import (
     ESWMV,
     STOP_RULES,
     AutoStop,
+    Discrepancy,
     OracleRule,
     PaperRule,
     RatioPlateau,
     StopRule,
+    estimate_noise_sigma,
     first_stop_iteration,
     make_stop_rule,
+    replay_variance,
     stop_iteration,
 )
 from dipspec.nn import Decoder
-from dipspec.tasks import Denoise
+from dipspec.tasks import Denoise, Inpaint
 
 
 # --- reference ports (the authors' notebooks, NumPy) -------------------------------------------
@@ -224,14 +227,16 @@ def test_ratio_plateau_near_the_paper_on_its_golden_sequence(golden):
 # --- state --------------------------------------------------------------------------------------
 def _sequence(n=160):
     outputs = _jitter([abs(t - 60) + 1.0 for t in range(n)], seed=5)
-    meters = [{"ratio": 3 + 5 * math.exp(-t / 15), "psnr": 20 + math.sin(t / 9), "loss": 0.1}
+    meters = [{"ratio": 3 + 5 * math.exp(-t / 15), "psnr": 20 + math.sin(t / 9),
+               "loss": 0.1 * math.exp(-t / 80)}
               for t in range(n)]
     return outputs, meters
 
 
 @pytest.mark.parametrize("rule", [PaperRule(window=10, eps=0.05), ESWMV(window=6, patience=20),
                                   ESEMV(patience=15, burn_in=10), OracleRule(),
-                                  RatioPlateau(min_points=3, rel_tol=0.01)], ids=repr)
+                                  RatioPlateau(min_points=3, rel_tol=0.01),
+                                  Discrepancy(noise_sigma=0.2)], ids=repr)
 def test_state_dict_round_trip_mid_sequence_gives_identical_decisions(rule):
     outputs, meters = _sequence()
     whole = rule.fresh()
@@ -314,11 +319,18 @@ def test_fit_many_gives_each_member_its_own_rule(astronaut40):
         assert int(result.history["iteration"].iloc[-1]) == result.stopped_at
 
 
-def test_auto_stop_is_the_paper_rule_and_resume_keeps_a_variance_rule(astronaut40, tmp_path):
+def test_auto_stop_is_the_recommended_rule_and_resume_keeps_a_variance_rule(astronaut40,
+                                                                           tmp_path):
     task = Denoise(clean=astronaut40, seed=0)
-    auto = fit(task, _net(), iterations=30, device="cpu", progress=False, auto_stop=True,
+    paper = fit(task, _net(), iterations=30, device="cpu", progress=False, stop_rule="paper",
+                stop_window=5, stop_eps=1e9)
+    assert (paper.stop_rule, paper.stop_iteration, paper.stopped_at) == ("paper", 11, 11)
+    auto = fit(task, _net(), iterations=30, device="cpu", progress=False, auto_stop=True)
+    assert auto.stop_rule == "discrepancy"  # denoising: the study's recommendation
+    inpaint = Inpaint(keep=0.5, clean=astronaut40, seed=0)
+    auto = fit(inpaint, _net(), iterations=30, device="cpu", progress=False, auto_stop=True,
                stop_window=5, stop_eps=1e9)
-    assert (auto.stop_rule, auto.stop_iteration, auto.stopped_at) == ("paper", 11, 11)
+    assert (auto.stop_rule, auto.stop_iteration) == ("paper", 11)  # elsewhere: the paper's
 
     options = dict(iterations=60, device="cpu", progress=False, metrics_every=0,
                    stop_rule=ESEMV(alpha=0.2, patience=20, burn_in=5))
@@ -368,7 +380,8 @@ def test_iterations_must_increase_and_names_are_forgiving():
         rule.update(3, None, {"psnr": 1.0})
     assert isinstance(make_stop_rule("ES_WMV", window=7), ESWMV)
     assert make_stop_rule(rule) is rule
-    assert sorted(STOP_RULES) == ["es-emv", "es-wmv", "oracle", "paper", "ratio-plateau"]
+    assert sorted(STOP_RULES) == ["discrepancy", "es-emv", "es-wmv", "oracle", "paper",
+                                 "ratio-plateau"]
     assert all(issubclass(kind, StopRule) for kind in STOP_RULES.values())
     with pytest.raises(TypeError, match="name or a StopRule"):
         make_stop_rule(3)
@@ -377,7 +390,6 @@ def test_iterations_must_increase_and_names_are_forgiving():
 @pytest.mark.parametrize("size, options, match", [
     (40, dict(stop_rule="nope"), "unknown stop rule"),
     (40, dict(stop_rule="paper", metrics_every=0), "stop_rule='paper' needs the ratio meter"),
-    (40, dict(auto_stop=True, metrics_every=0), "auto_stop needs the ratio meter"),
     (16, dict(stop_rule="ratio-plateau"), "needs an image of at least 35x35"),
 ])
 def test_fit_refuses_a_rule_it_cannot_feed(size, options, match):
@@ -386,3 +398,56 @@ def test_fit_refuses_a_rule_it_cannot_feed(size, options, match):
     with pytest.raises(ValueError, match=match) as caught:
         fit(Denoise(clean=clean), model, iterations=3, device="cpu", progress=False, **options)
     assert "\n" not in str(caught.value)
+
+
+# --- the discrepancy principle --------------------------------------------------------------------
+def test_noise_estimate_of_white_noise_on_a_flat_image():
+    g = torch.Generator().manual_seed(3)
+    for sigma in (0.02, 0.1):
+        noisy = 0.5 + sigma * torch.randn(1, 3, 96, 96, generator=g)
+        assert abs(estimate_noise_sigma(noisy) / sigma - 1) < 0.05
+    with pytest.raises(ValueError, match="one image"):
+        estimate_noise_sigma(torch.zeros(2, 1, 8, 8))
+
+
+def test_discrepancy_fires_where_the_loss_first_falls_to_sigma_squared(astronaut40):
+    task = Denoise(clean=astronaut40, seed=0)
+    free = fit(task, _net(), iterations=60, device="cpu", progress=False, metrics_every=0)
+    loss = free.history["loss"].to_numpy()
+    sigma = float(np.sqrt(loss[40]))  # a level the loss reaches within the budget
+    expected = int(np.nonzero(loss <= sigma ** 2)[0][0])
+    stopped = fit(task, _net(), iterations=60, device="cpu", progress=False, metrics_every=0,
+                  stop_rule=Discrepancy(noise_sigma=sigma))
+    assert stopped.stop_iteration == stopped.stopped_at == expected
+    pd.testing.assert_frame_equal(stopped.history, free.history.iloc[:expected + 1])
+    # estimated: the rule's sigma is the observation's, and it fires at its own crossing
+    auto = fit(task, _net(), iterations=60, device="cpu", progress=False,
+               stop_rule="discrepancy")
+    estimate = estimate_noise_sigma(task.observation)
+    crossed = np.nonzero(loss <= estimate ** 2)[0]
+    assert auto.stop_iteration == (int(crossed[0]) if len(crossed) else None)
+    assert auto.stop_iteration == stop_iteration("discrepancy", free.history,
+                                                 observation=task.observation)
+
+
+@pytest.mark.parametrize("rule, column", [(ESWMV(window=5, patience=8), "variance"),
+                                          (ESEMV(alpha=0.2, patience=8, burn_in=5), "emv")])
+def test_variance_replay_on_recorded_curves_equals_the_online_rule(astronaut40, rule, column):
+    """The stopping study replays ES-WMV / ES-EMV on variance curves recorded during a fit."""
+    task = Denoise(clean=astronaut40, seed=0)
+    watcher = type(rule)(**{**rule.config(), "patience": 10 ** 9})
+    curve = []
+
+    def record(info):
+        watcher.update(info["iteration"], info["output"])
+        value = getattr(watcher, column)
+        curve.append(math.nan if value is None else float(value))
+
+    fit(task, _net(), iterations=80, device="cpu", progress=False, metrics_every=0,
+        callbacks=[record])
+    online = fit(task, _net(), iterations=80, device="cpu", progress=False, metrics_every=0,
+                 stop_rule=rule)
+    replayed = replay_variance(range(len(curve)), curve, patience=rule.patience,
+                               burn_in=getattr(rule, "burn_in", 0))
+    assert replayed == (online.stop_iteration, online.stopped_at)
+    assert online.stopped_at is not None

@@ -235,10 +235,13 @@ def _task(args, image: torch.Tensor, mask: torch.Tensor | None, synthetic: bool)
         raise UsageError(f"{flags}: the fit would see a {observed[1]}×{observed[0]} image; the "
                          f"band meter needs at least {MIN_SIDE} pixels a side: pass a larger "
                          f"{flags.replace(' or ', ' or a smaller ')}")
-    if args.auto_stop and min(task.output_size) < 35:
-        raise UsageError(f"--auto-stop needs an image of at least 35×35 pixels for the "
+    rule = getattr(args, "stop_rule", None)
+    asked = f"--stop-rule {rule}" if rule else "--auto-stop"
+    if (rule in ("paper", "ratio-plateau") or (args.auto_stop and not rule and task.name
+                                                != "denoise")) and min(task.output_size) < 35:
+        raise UsageError(f"{asked} needs an image of at least 35×35 pixels for the "
                          f"blur/sharpness ratio, got {task.output_size[1]}×"
-                         f"{task.output_size[0]}; pass a larger --size or drop --auto-stop")
+                         f"{task.output_size[0]}; pass a larger --size or drop {asked}")
     return task
 
 

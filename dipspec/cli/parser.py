@@ -167,7 +167,11 @@ def _run_model(run: argparse.ArgumentParser, modes) -> None:
                           "128 channels, 5000 steps) or paper (full size, 128 channels, "
                           "10 000 steps); auto = paper on a GPU")
     run.add_argument("--auto-stop", action="store_true",
-                     help="end at the blur/sharpness stopping rule (SPEC §6)")
+                     help="end at the kit's recommended stop rule: the discrepancy principle "
+                          "for denoising, the paper's blur/sharpness rule (SPEC §6) otherwise")
+    run.add_argument("--stop-rule", default=None,
+                     choices=("paper", "discrepancy", "es-wmv", "es-emv", "ratio-plateau"),
+                     help="end where this rule fires (paper: SPEC §6 on every task)")
     run.add_argument("--seed", type=_whole(0, "", 2**63 - 1), default=0,
                      help="random seed (default 0)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -32,8 +32,8 @@ __all__ = ["CHECKPOINT", "resume_command", "run_command"]
 RUN_JSON = "run.json"
 _STORED_ARGS = ("task", "image", "synthetic", "observed", "mask", "size", "noise_sigma",
                 "quality", "factor", "lipschitz_lambda", "upsample", "gaussian_sigma",
-                "channels", "iterations", "preset", "auto_stop", "seed", "device", "precision",
-                "channels_last", "out", "checkpoint_every")
+                "channels", "iterations", "preset", "auto_stop", "stop_rule", "seed", "device",
+                "precision", "channels_last", "out", "checkpoint_every")
 
 
 def run_command(args) -> int:
@@ -68,6 +68,7 @@ def _start_run(args, plan, folder: OutputFolder) -> int:
         torch.manual_seed(args.seed)
         return fit(plan.task, model=plan.model, iterations=plan.iterations, seed=args.seed,
                    device=plan.device, preset=plan.preset, auto_stop=args.auto_stop,
+                   stop_rule=getattr(args, "stop_rule", None),
                    progress=not args.quiet, checkpoint=checkpoint, checkpoint_every=every,
                    precision=args.precision, channels_last=args.channels_last)
 

@@ -41,6 +41,9 @@ LADDER_IMAGES = ("Peppers", "F16", "Baboon")
 LADDER_SIZES = {64: 3000, 128: 5000, 256: 3000}
 #: The paper's three λ and plain DIP (None).
 LADDER_LAMBDAS = (1.0, 2.0, 3.0, None)
+#: A rung checkpoints this often (iterations), so a 128² rung (hours on a CPU) survives the
+#: end of a session: the same command continues it.
+CHECKPOINT_EVERY = 250
 #: The finished fits of a ladder journal as a table (one row per fit, no curves).
 ladder_rows = journal_rows
 
@@ -73,7 +76,8 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
             clean = load(image, size)
             task = tasks.Denoise(25 / 255, clean=clean, seed=seed)
             record_fits(out, journal, task, todo, seed, scale, steps, device, progress,
-                        prefix=f"{image}_{size}_s{seed}", channels=width, precision=precision)
+                        prefix=f"{image}_{size}_s{seed}", channels=width, precision=precision,
+                        checkpoint_every=CHECKPOINT_EVERY)
     return journal.path
 
 

@@ -8,7 +8,9 @@ and their ratio, and the two output-variance curves of Wang et al.'s rules (ES-W
 variance, ES-EMV's exponential one), recorded while the fit runs because they need the output
 images. A stop rule can then be judged on these curves without another fit. Run it as::
 
-    python -m dipspec.experiments.robustness --preset quick --out results/robustness/quick
+    python -m dipspec.experiments.robustness --preset quick    # → results/robustness/quick
+
+and the table of every preset run so far is written to ``results/lambda_robustness.*``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import tasks
@@ -27,10 +30,10 @@ from ..fitting import FitInterrupted
 from ..presets import Preset, resolve
 from .chakrabarty.tables import FitJournal
 from .setup import load
-from .trajectories import journal_rows, label, record_fits
+from .trajectories import journal_rows, label, load_trajectory, record_fits
 
-__all__ = ["ROBUSTNESS_IMAGES", "aggregate", "lambdas_around", "robustness_rows",
-           "run_robustness", "write_results"]
+__all__ = ["ROBUSTNESS_IMAGES", "TABLE_COLUMNS", "aggregate", "lambdas_around", "read_results",
+           "robustness_rows", "run_robustness", "write_results"]
 
 #: The nine denoising images of the paper's data.
 ROBUSTNESS_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers", "kodim01", "kodim02",
@@ -78,9 +81,17 @@ def robustness_rows(journal_path: str | Path) -> pd.DataFrame:
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     """Per λ (plain, the preset's and its neighbours): means over images and seeds of the peak,
-    the end, their gap, and how the paper's stop rule did (fire rate, gap to the peak)."""
+    the end, their gap, and how the paper's stop rule did (fire rate, gap to the peak where it
+    fired) and the recommended rule (fire rate, gap of the output it returns)."""
     rows = rows.assign(stop_gap_db=rows["peak_psnr"] - rows["stop_psnr"].astype(float))
+    if "auto_stop_psnr" in rows:
+        rows = rows.assign(auto_stop_gap_db=rows["peak_psnr"] - rows["auto_stop_psnr"])
     grouped = rows.groupby("lambda", sort=False)
+    auto = {} if "auto_stop_psnr" not in rows else {
+        "auto_stop_fired": grouped["auto_stop_iteration"].apply(
+            lambda s: float(s.notna().mean())),
+        "auto_stop_gap_db": grouped["auto_stop_gap_db"].mean(),
+        "worst_auto_stop_gap_db": grouped["auto_stop_gap_db"].max()}
     return pd.DataFrame({
         "fits": grouped.size(),
         "peak_psnr": grouped["peak_psnr"].mean(),
@@ -90,6 +101,7 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
         "smooth_final_psnr": grouped["smooth_final_psnr"].mean(),
         "stop_fired": grouped["stop_iteration"].apply(lambda s: float(s.notna().mean())),
         "stop_gap_db": grouped["stop_gap_db"].mean(),
+        **auto,
     }).round(3)
 
 
@@ -101,23 +113,51 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(journal_path: str | Path, stem: str | Path, **provenance) -> pd.DataFrame:
-    """``STEM.csv`` (one row per fit), ``STEM.md`` (the per-λ means, then the rows) and
-    ``STEM.json`` (provenance, means, rows), each written atomically; returns the means."""
-    rows = robustness_rows(journal_path)
-    columns = ["image", "seed", "lambda", "peak_psnr", "peak_iteration", "final_psnr",
-               "decay_db", "smooth_peak_psnr", "smooth_final_psnr", "stop_iteration",
-               "stop_psnr"]
-    table = rows[columns].sort_values(["image", "seed", "lambda"]).reset_index(drop=True)
-    means = aggregate(rows)
+#: The table's columns, one row per fit.
+TABLE_COLUMNS = ["preset", "image", "seed", "lambda", "peak_psnr", "peak_iteration",
+                 "final_psnr", "decay_db", "smooth_peak_psnr", "smooth_final_psnr",
+                 "stop_iteration", "stop_psnr", "auto_stop_iteration", "auto_stop_psnr"]
+
+
+def _with_recommended_stop(rows: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """Add where the kit's recommended denoising rule (the discrepancy principle, replayed on
+    the recorded loss) stops each fit, and the PSNR there (the final PSNR when it never does)."""
+    from .stopping_eval import RULES, _observation
+
+    at, value = [], []
+    for _, row in rows.iterrows():
+        frame = load_trajectory(root / row["trajectory"])
+        detected, _ = RULES["discrepancy"](frame, _observation({**row, "task": "denoise"}))
+        psnr = frame["psnr"].to_numpy()
+        at.append(detected)
+        value.append(float(psnr[-1] if detected is None else
+                           psnr[np.searchsorted(frame["iteration"].to_numpy(), detected)]))
+    return rows.assign(auto_stop_iteration=pd.array(at, dtype="Int64"), auto_stop_psnr=value)
+
+
+def write_results(journal_paths: Sequence[str | Path], stem: str | Path,
+                  **provenance) -> pd.DataFrame:
+    """``STEM.csv`` (one row per fit), ``STEM.md`` (means per preset and λ, then the rows) and
+    ``STEM.json`` (provenance, means, rows), each written atomically; returns the means.
+
+    Each fit also gets where the paper's rule (SPEC §6) and the kit's recommended rule
+    (``auto_stop``: the discrepancy principle) stop it, replayed on its trajectory.
+    """
+    frames = [_with_recommended_stop(robustness_rows(path), Path(path).parent)
+              for path in map(Path, journal_paths)]
+    rows = pd.concat(frames, ignore_index=True)
+    table = (rows[TABLE_COLUMNS].sort_values(["preset", "image", "seed", "lambda"])
+             .reset_index(drop=True).round(3))
+    means = pd.concat({preset: aggregate(group) for preset, group in rows.groupby("preset")},
+                      names=["preset"])
     info = {"fits": len(rows), "commits": sorted(set(rows["commit"])),
             "machines": sorted(set(rows["machine"])), **provenance}
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     texts = {
         ".csv": table.to_csv(index=False),
-        ".md": (f"# λ robustness ({info.get('preset', '')})\n\n" + "\n".join(
-            f"- {k}: {v}" for k, v in info.items()) + "\n\n## Means per λ\n\n"
+        ".md": ("# λ robustness (issue 14)\n\n" + "\n".join(
+            f"- {k}: {v}" for k, v in info.items()) + "\n\n## Means per preset and λ\n\n"
             + _markdown(means.reset_index()) + "\n## Fits\n\n" + _markdown(table)),
         ".json": json.dumps({"provenance": info, "means": means.reset_index().to_dict("records"),
                              "rows": table.to_dict("records")}, indent=1, default=str) + "\n",
@@ -130,6 +170,11 @@ def write_results(journal_path: str | Path, stem: str | Path, **provenance) -> p
     return means
 
 
+def read_results(path: str | Path = "results/lambda_robustness.csv") -> pd.DataFrame:
+    """The committed λ-robustness table (one row per fit), λ as text (``"plain"``, ``"1.2"``)."""
+    return pd.read_csv(path, dtype={"lambda": str})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the λ-robustness runs of issue 14")
     parser.add_argument("--preset", default="quick", choices=("quick", "wide", "paper"))
@@ -138,18 +183,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--table", default="results/lambda_robustness",
+                        help="where the table of every preset's runs goes (STEM.csv/.md/.json)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     out = args.out or f"results/robustness/{args.preset}"
     try:
-        path = run_robustness(out, args.preset, args.images, args.seeds, args.iterations,
-                              args.device, progress=not args.quiet)
+        run_robustness(out, args.preset, args.images, args.seeds, args.iterations,
+                       args.device, progress=not args.quiet)
     except (FitInterrupted, KeyboardInterrupt):
         print(f"interrupted: finished fits are kept in {out}; run the same command to "
               "continue", file=sys.stderr)
         return 130
-    means = write_results(path, Path(out) / "lambda_robustness", preset=args.preset,
-                          noise_sigma=25, images=args.images, seeds=args.seeds)
+    journals = sorted(Path(out).parent.glob("*/robustness.journal.jsonl"))
+    means = write_results(journals, args.table, noise_sigma=25,
+                          runs=[str(j.parent) for j in journals])
     print(means.to_string())
     return 0
 

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import tasks
-from ..fitting import fit_many
+from ..fitting import fit_many, resume
+from ..fitting.checkpoint import read_checkpoint
 from ..measure import ESEMV, ESWMV, first_stop_iteration
 from ..nn import Decoder
 from ..presets import Preset
@@ -75,13 +77,21 @@ WMV_WINDOW, EMV_ALPHA = 100, 0.1
 
 class _VarianceRecorder:
     """A fit callback: feeds every member's output to ES-WMV and ES-EMV rules that never fire,
-    and keeps their variance at every iteration."""
+    and keeps their variance at every iteration.
 
-    def __init__(self, members: int) -> None:
+    With ``snapshots`` (a path prefix) and ``every``, its state is saved after every ``every``
+    completed iterations — where the fit writes its checkpoints — as ``PREFIX.recorder-N.pt``
+    (N completed; the last two kept, since the fit's checkpoint may lag by one), so that a
+    resumed fit continues the curves exactly (:meth:`restore`).
+    """
+
+    def __init__(self, members: int, snapshots: Path | None = None,
+                 every: int | None = None) -> None:
         never = 1 << 40
         self.wmv = [ESWMV(window=WMV_WINDOW, patience=never) for _ in range(members)]
         self.emv = [ESEMV(alpha=EMV_ALPHA, patience=never, burn_in=0) for _ in range(members)]
         self.curves = [{"wmv": [], "emv": []} for _ in range(members)]
+        self.snapshots, self.every = snapshots, every
 
     def __call__(self, info: dict) -> None:
         m, it, out = info["member"], info["iteration"], info["output"]
@@ -90,6 +100,37 @@ class _VarianceRecorder:
         for name, rule in (("wmv", self.wmv[m]), ("emv", self.emv[m])):
             value = rule.variance if name == "wmv" else rule.emv
             self.curves[m][name].append(math.nan if value is None else float(value))
+        if self.snapshots and self.every and m == len(self.wmv) - 1 and (
+                (it + 1) % self.every == 0):
+            self._save(it + 1)
+
+    def _path(self, completed: int) -> Path:
+        return self.snapshots.with_name(f"{self.snapshots.name}.recorder-{completed}.pt")
+
+    def _save(self, completed: int) -> None:
+        state = {"wmv": [r.state_dict() for r in self.wmv],
+                 "emv": [r.state_dict() for r in self.emv], "curves": self.curves}
+        target = self._path(completed)
+        partial = target.with_name(f".{target.name}.partial")
+        torch.save(state, partial)
+        os.replace(partial, target)
+        for old in self.snapshots.parent.glob(f"{self.snapshots.name}.recorder-*.pt"):
+            if int(old.stem.rsplit("-", 1)[1]) < completed - self.every:
+                old.unlink()
+
+    def restore(self, completed: int) -> None:
+        """Put back the state saved after ``completed`` iterations."""
+        state = torch.load(self._path(completed), weights_only=False)
+        for rules, saved in ((self.wmv, state["wmv"]), (self.emv, state["emv"])):
+            for rule, rule_state in zip(rules, saved, strict=True):
+                rule.load_state_dict(rule_state)
+        self.curves = state["curves"]
+
+    def discard(self) -> None:
+        """Remove the saved states (the fit has finished)."""
+        if self.snapshots:
+            for old in self.snapshots.parent.glob(f"{self.snapshots.name}.recorder-*.pt"):
+                old.unlink()
 
 
 def _save_trajectory(path: Path, result, curves: dict) -> None:
@@ -116,28 +157,60 @@ def load_trajectory(path: str | Path) -> pd.DataFrame:
 def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
                 todo: Sequence[tuple[float | None, dict]], seed: int, preset: Preset,
                 steps: int, device, progress: bool, prefix: str, channels: int | None = None,
-                precision: str | None = None) -> None:
+                precision: str | None = None, checkpoint_every: int | None = None) -> None:
     """Fit ``task`` once per (λ, journal key) in ``todo``, batched with :func:`fit_many`.
 
     The decoders have ``channels`` (default the preset's width) and the given λ; the loop
     follows ``preset``. Each fit is journalled under its key and its trajectory saved as
-    ``OUT/trajectories/PREFIX_LAMBDA.npz``.
+    ``OUT/trajectories/PREFIX_LAMBDA.npz``. With ``checkpoint_every``, the group checkpoints
+    into ``OUT/checkpoints/`` every so many iterations (fit and recorder together) and a later
+    call with the same fits continues from there — long fits survive the end of a session.
     """
     out = Path(out)
-    models = [Decoder(out_channels=task.observation.shape[1],
-                      channels=channels or preset.channels, lipschitz_lambda=lam, seed=seed)
-              for lam, _ in todo]
     recorder = _VarianceRecorder(len(todo))
     print(f"[{time.strftime('%H:%M:%S')}] {prefix}: λ = "
           f"{', '.join(label(lam) for lam, _ in todo)}, {steps} iterations", flush=True)
+    checkpoint = None
+    if checkpoint_every:
+        checkpoint = out / "checkpoints" / f"{prefix}.pt"
+        recorder = _VarianceRecorder(len(todo), checkpoint.with_suffix(""), checkpoint_every)
+        keys = checkpoint.with_suffix(".keys.json")
+        wanted = json.dumps([key for _, key in todo], sort_keys=True)
+        if checkpoint.is_file() and keys.is_file() and keys.read_text() == wanted:
+            completed = int(read_checkpoint(checkpoint)["state"].next)
+            recorder.restore(completed)
+            print(f"  continuing from its checkpoint after {completed} iterations", flush=True)
+            results = resume(checkpoint, callbacks=[recorder], progress=progress)
+            _journal(out, journal, todo, results, recorder, prefix)
+            _discard(checkpoint, recorder)
+            return
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        keys.write_text(wanted)
+    models = [Decoder(out_channels=task.observation.shape[1],
+                      channels=channels or preset.channels, lipschitz_lambda=lam, seed=seed)
+              for lam, _ in todo]
     results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps,
                        device=device, preset=preset, precision=precision,
-                       callbacks=[recorder], progress=progress)
+                       callbacks=[recorder], progress=progress, checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every)
+    _journal(out, journal, todo, results, recorder, prefix)
+    if checkpoint is not None:
+        _discard(checkpoint, recorder)
+
+
+def _journal(out: Path, journal: FitJournal, todo, results, recorder, prefix: str) -> None:
     for m, ((lam, key), result) in enumerate(zip(todo, results)):
         name = f"{prefix}_{label(lam)}.npz"
         _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
         journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
                           "commit": commit(), "machine": machine()})
+
+
+def _discard(checkpoint: Path, recorder: _VarianceRecorder) -> None:
+    """The group is journalled: its checkpoint, key list and recorder states go."""
+    checkpoint.unlink(missing_ok=True)
+    checkpoint.with_suffix(".keys.json").unlink(missing_ok=True)
+    recorder.discard()
 
 
 def journal_rows(journal_path: str | Path) -> pd.DataFrame:

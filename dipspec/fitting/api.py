@@ -25,7 +25,7 @@ from .engine import Settings, run
 from .grouped import check_groupable
 from .interrupts import FitDiverged
 from .result import METRIC_COLUMNS, FitResult
-from .stops import resolve_stop_rule, rule_name
+from .stops import resolve_stop_rules, rule_name
 
 __all__ = ["PRECISIONS", "fit", "fit_many", "resume"]
 
@@ -89,14 +89,19 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         Iterations between evaluations of FBC and the blur/sharpness ratio (0: never); the
         windows of the stopping rule stay defined in iterations.
     auto_stop : bool
-        End the fit where the rule of SPEC §6 fires (window ``stop_window``, ε ``stop_eps``),
-        unless ``stop_rule`` names another rule.
+        End the fit where the kit's recommended rule for the task fires (unless ``stop_rule``
+        names one): for denoising the discrepancy principle (the loss falls to the noise
+        variance estimated from the observation, :class:`~dipspec.measure.Discrepancy`), for
+        the other tasks the paper's rule (SPEC §6, window ``stop_window``, ε ``stop_eps``).
+        The stopping study (``results/stopping.md``) says why; ``stop_rule="paper"`` keeps the
+        paper's rule on every task.
     stop_rule : str or StopRule, optional
-        End the fit where this rule fires: ``"paper"``, ``"es-wmv"``, ``"es-emv"``,
-        ``"ratio-plateau"``, ``"oracle"`` (never fires; reports the best-PSNR iteration) or a
-        :class:`~dipspec.measure.StopRule` such as ``ESWMV(window=50)`` (copied, not changed).
-        The rule sees every logged row (and the output, for the variance rules); its state is
-        checkpointed. ``result.stop_rule``, ``stop_iteration`` and ``stopped_at`` report it.
+        End the fit where this rule fires: ``"paper"``, ``"discrepancy"``, ``"es-wmv"``,
+        ``"es-emv"``, ``"ratio-plateau"``, ``"oracle"`` (never fires; reports the best-PSNR
+        iteration) or a :class:`~dipspec.measure.StopRule` such as ``ESWMV(window=50)``
+        (copied, not changed). The rule sees every logged row (and the output, for the
+        variance rules); its state is checkpointed. ``result.stop_rule``, ``stop_iteration``
+        and ``stopped_at`` report it.
     keep_outputs : sequence of int
         Iterations whose outputs are kept in ``result.snapshots``.
     progress : bool, optional
@@ -354,9 +359,12 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
             loop[knob] = getattr(scale, knob)
     settings = Settings(iterations=iterations, **loop)
     _check_loop(settings)
-    rule = resolve_stop_rule(settings.stop_rule, settings.auto_stop, settings.stop_window,
-                             settings.stop_eps)
-    _check_rule(rule, settings)
+    rules = resolve_stop_rules(settings.stop_rule, settings.auto_stop, settings.stop_window,
+                               settings.stop_eps, tasks) or []
+    for rule in rules:
+        _check_rule(rule, settings)
+    # the ratio's checks name the first rule that reads it (auto_stop: the paper's)
+    rule = next((r for r in rules if "ratio" in r.needs_meters), None)
     if models is None:
         models = [_default_model(t, scale, s) for t, s in zip(tasks, seeds)]
     if batched:
@@ -365,8 +373,7 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
         if len(sizes) > 1:
             raise ValueError(f"fit_many needs tasks of one size and channel count, got {sizes}; "
                              "resize the images to one size or fit them in separate calls")
-    if rule is not None and "ratio" in rule.needs_meters and not all(map(_is_controlled,
-                                                                          models)):
+    if rule is not None and not all(map(_is_controlled, models)):
         warnings.warn(f"{_asked(rule, settings)} without λ or σ control: plain DIP keeps "
                       "changing as it fits the noise, so the rule may stop late or never "
                       "(SPEC §6)", stacklevel=3)

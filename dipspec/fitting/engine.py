@@ -31,7 +31,7 @@ from .instruments import Instruments, backtrack, measured, psnr_or_nan
 from .interrupts import FitInterrupted, interrupt_trap
 from .result import METRIC_COLUMNS, FitResult
 from .single import Crop, SingleNet, padded_size
-from .stops import MemberRules, resolve_stop_rule
+from .stops import MemberRules, resolve_stop_rules
 
 __all__ = ["FUSED_ADAM_MIN_NUMEL", "Settings", "adam", "logged_iterations", "run"]
 
@@ -201,15 +201,15 @@ class _State:
     @classmethod
     def fresh(cls, members: _Members, settings: Settings, device: torch.device) -> _State:
         k = members.k
-        rule = resolve_stop_rule(settings.stop_rule, settings.auto_stop, settings.stop_window,
-                                 settings.stop_eps)
+        rules = resolve_stop_rules(settings.stop_rule, settings.auto_stop,
+                                   settings.stop_window, settings.stop_eps, members.tasks)
         return cls(
             log=_History(k, settings, device),
             best=None if members.cleans is None else torch.zeros_like(members.cleans),
             best_psnr=torch.full((k,), -math.inf, device=device, dtype=settings.dtype),
             backtracks=torch.zeros(k, device=device, dtype=torch.int64),
             active=torch.ones(k, device=device, dtype=torch.bool),
-            rules=None if rule is None else MemberRules(rule, k, members.observations),
+            rules=None if rules is None else MemberRules(rules, members.observations),
             snapshots=[{} for _ in range(k)])
 
 

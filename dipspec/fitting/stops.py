@@ -1,7 +1,8 @@
 """The stop rule of a fit: which rule a fit's settings ask for, and one copy of it per member.
 
-:func:`resolve_stop_rule` turns ``stop_rule`` / ``auto_stop`` into a rule (or None);
-:class:`MemberRules` holds one fresh copy per member, feeds them each logged row and pickles as
+:func:`resolve_stop_rules` turns ``stop_rule`` / ``auto_stop`` into one rule per member (or
+None); ``auto_stop`` asks for each task's :func:`recommended_rule`. :class:`MemberRules` holds
+them, feeds them each logged row and pickles as
 plain state (each rule's :meth:`~dipspec.measure.StopRule.state_dict`), so a checkpoint holds it
 and :func:`~dipspec.fitting.resume` decides exactly as an uninterrupted fit.
 """
@@ -12,15 +13,34 @@ from torch import Tensor
 
 from ..measure import PaperRule, StopRule, make_stop_rule
 
-__all__ = ["MemberRules", "resolve_stop_rule", "rule_name"]
+__all__ = ["RECOMMENDED", "MemberRules", "recommended_rule", "resolve_stop_rules", "rule_name"]
 
 
-def resolve_stop_rule(stop_rule: str | StopRule | None, auto_stop: bool, window: int,
-                      eps: float) -> StopRule | None:
-    """The rule a fit stops by: ``stop_rule`` if given, else the paper's with ``auto_stop``."""
+#: The rule ``auto_stop=True`` uses, by task name; every other task gets the paper's rule.
+#: Chosen from the stopping study (issue 15, ``results/stopping.md``): on denoising the
+#: discrepancy principle lands nearest the oracle's peak at no cost per step.
+RECOMMENDED = {"denoise": "discrepancy"}
+
+
+def recommended_rule(task, window: int = 100, eps: float = 0.01) -> StopRule:
+    """The rule ``auto_stop=True`` stops ``task`` by: :class:`~dipspec.measure.Discrepancy`
+    for denoising, the paper's rule (window ``window``, ε ``eps``) for the other tasks."""
+    name = RECOMMENDED.get(getattr(task, "name", task), "paper")
+    return PaperRule(window=window, eps=eps) if name == "paper" else make_stop_rule(name)
+
+
+def resolve_stop_rules(stop_rule: str | StopRule | None, auto_stop: bool, window: int,
+                       eps: float, tasks) -> list[StopRule] | None:
+    """One fresh rule per task: ``stop_rule`` if given (``"paper"`` with ``window`` and
+    ``eps``), else with ``auto_stop`` the task's recommended rule; None without either."""
+    if isinstance(stop_rule, str) and make_stop_rule(stop_rule).name == "paper":
+        stop_rule = PaperRule(window=window, eps=eps)  # by name: with stop_window / stop_eps
     if stop_rule is not None:
-        return make_stop_rule(stop_rule).fresh()
-    return PaperRule(window=window, eps=eps) if auto_stop else None
+        rule = make_stop_rule(stop_rule)
+        return [rule.fresh() for _ in tasks]
+    if auto_stop:
+        return [recommended_rule(task, window, eps) for task in tasks]
+    return None
 
 
 def rule_name(rule: StopRule) -> str:
@@ -29,26 +49,21 @@ def rule_name(rule: StopRule) -> str:
 
 
 class MemberRules:
-    """One copy of a stop rule per member, fed each logged row of the live members."""
+    """One stop rule per member (fresh copies), fed each logged row of the live members."""
 
-    def __init__(self, rule: StopRule, k: int, observations: Tensor) -> None:
-        self.kind, self.config = type(rule), rule.config()
-        self.rules = [rule.fresh() for _ in range(k)]
+    def __init__(self, rules: list[StopRule], observations: Tensor) -> None:
+        self.rules = [rule.fresh() for rule in rules]
         for m, member in enumerate(self.rules):
             member.prepare(observations[m:m + 1])
-
-    @property
-    def needs_output(self) -> bool:
-        return self.rules[0].needs_output
 
     def update(self, it: int, columns: list[str], table: list[list[float]], live: list[int],
                out: Tensor) -> set[int]:
         """The live members whose rule fires at ``it``; ``table`` holds each member's row."""
-        needs_output = self.needs_output
         stops = set()
         for m in live:
-            output = out[m:m + 1] if needs_output else None
-            if self.rules[m].update(it, output, dict(zip(columns, table[m]))):
+            rule = self.rules[m]
+            output = out[m:m + 1] if rule.needs_output else None
+            if rule.update(it, output, dict(zip(columns, table[m]))):
                 stops.add(m)
         return stops
 
@@ -59,14 +74,13 @@ class MemberRules:
                     stopped_at=rule.fired_at)
 
     def __getstate__(self) -> dict:
-        # plain state for the checkpoint: the rule's kind and parameters, each copy's state
-        return {"kind": self.kind, "config": self.config,
-                "states": [rule.state_dict() for rule in self.rules]}
+        # plain state for the checkpoint: each member's rule kind, parameters and state
+        return {"members": [(type(rule), rule.config(), rule.state_dict())
+                            for rule in self.rules]}
 
     def __setstate__(self, state: dict) -> None:
-        self.kind, self.config = state["kind"], state["config"]
         self.rules = []
-        for rule_state in state["states"]:
-            rule = self.kind(**self.config)
+        for kind, config, rule_state in state["members"]:
+            rule = kind(**config)
             rule.load_state_dict(rule_state)
             self.rules.append(rule)
