@@ -29,7 +29,7 @@ PAPER_IMAGE_NOTEBOOKS = {
     "00_quickstart.ipynb", "01_measuring_spectral_bias.ipynb", "02_architecture_and_bias.ipynb",
     "03_lipschitz_control.ipynb", "04_gaussian_upsampling.ipynb",
     "05_automatic_stopping.ipynb", "06_applications.ipynb", "08_low_frequency_noise.ipynb",
-    "11_architecture_table.ipynb",
+    "11_architecture_table.ipynb", "12_lambda_robustness.ipynb", "13_stopping_rules.ipynb",
 }
 
 

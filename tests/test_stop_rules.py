@@ -35,7 +35,7 @@ from dipspec.measure import (
     stop_iteration,
 )
 from dipspec.nn import Decoder
-from dipspec.tasks import Denoise, Inpaint
+from dipspec.tasks import Deblock, Denoise, Inpaint
 
 
 # --- reference ports (the authors' notebooks, NumPy) -------------------------------------------
@@ -327,10 +327,13 @@ def test_auto_stop_is_the_recommended_rule_and_resume_keeps_a_variance_rule(astr
     assert (paper.stop_rule, paper.stop_iteration, paper.stopped_at) == ("paper", 11, 11)
     auto = fit(task, _net(), iterations=30, device="cpu", progress=False, auto_stop=True)
     assert auto.stop_rule == "discrepancy"  # denoising: the study's recommendation
-    inpaint = Inpaint(keep=0.5, clean=astronaut40, seed=0)
-    auto = fit(inpaint, _net(), iterations=30, device="cpu", progress=False, auto_stop=True,
+    deblock = Deblock(10, clean=astronaut40, seed=0)
+    auto = fit(deblock, _net(), iterations=30, device="cpu", progress=False, auto_stop=True,
                stop_window=5, stop_eps=1e9)
-    assert (auto.stop_rule, auto.stop_iteration) == ("paper", 11)  # elsewhere: the paper's
+    assert (auto.stop_rule, auto.stop_iteration) == ("paper", 11)  # deblocking: the paper's
+    inpaint = Inpaint(keep=0.5, clean=astronaut40, seed=0)
+    auto = fit(inpaint, _net(), iterations=3, device="cpu", progress=False, auto_stop=True)
+    assert auto.stop_rule == "es-wmv"  # noise-free inverse problems: ES-WMV
 
     options = dict(iterations=60, device="cpu", progress=False, metrics_every=0,
                    stop_rule=ESEMV(alpha=0.2, patience=20, burn_in=5))

@@ -18,6 +18,8 @@ import torch
 
 from .. import data, presets
 from ..fitting import padded_size
+from ..fitting.stops import recommended_rule
+from ..measure import make_stop_rule
 from ..nn import Decoder
 from ..tasks import make_task
 from .errors import UsageError, flag
@@ -237,8 +239,9 @@ def _task(args, image: torch.Tensor, mask: torch.Tensor | None, synthetic: bool)
                          f"{flags.replace(' or ', ' or a smaller ')}")
     rule = getattr(args, "stop_rule", None)
     asked = f"--stop-rule {rule}" if rule else "--auto-stop"
-    if (rule in ("paper", "ratio-plateau") or (args.auto_stop and not rule and task.name
-                                                != "denoise")) and min(task.output_size) < 35:
+    chosen = (make_stop_rule(rule) if rule else recommended_rule(task) if args.auto_stop
+              else None)
+    if chosen is not None and "ratio" in chosen.needs_meters and min(task.output_size) < 35:
         raise UsageError(f"{asked} needs an image of at least 35×35 pixels for the "
                          f"blur/sharpness ratio, got {task.output_size[1]}×"
                          f"{task.output_size[0]}; pass a larger --size or drop {asked}")

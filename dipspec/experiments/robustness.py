@@ -28,12 +28,12 @@ import pandas as pd
 from .. import tasks
 from ..fitting import FitInterrupted
 from ..presets import Preset, resolve
-from .chakrabarty.tables import FitJournal
+from .chakrabarty.tables import FitJournal, results_path
 from .setup import load
 from .trajectories import journal_rows, label, load_trajectory, record_fits
 
-__all__ = ["ROBUSTNESS_IMAGES", "TABLE_COLUMNS", "aggregate", "lambdas_around", "read_results",
-           "robustness_rows", "run_robustness", "write_results"]
+__all__ = ["ROBUSTNESS_IMAGES", "TABLE_COLUMNS", "aggregate", "lambdas_around", "means",
+           "read_results", "recompute", "robustness_rows", "run_robustness", "write_results"]
 
 #: The nine denoising images of the paper's data.
 ROBUSTNESS_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers", "kodim01", "kodim02",
@@ -122,12 +122,12 @@ TABLE_COLUMNS = ["preset", "image", "seed", "lambda", "peak_psnr", "peak_iterati
 def _with_recommended_stop(rows: pd.DataFrame, root: Path) -> pd.DataFrame:
     """Add where the kit's recommended denoising rule (the discrepancy principle, replayed on
     the recorded loss) stops each fit, and the PSNR there (the final PSNR when it never does)."""
-    from .stopping_eval import RULES, _observation
+    from .stopping_eval import RULES, noise_sigma
 
     at, value = [], []
     for _, row in rows.iterrows():
         frame = load_trajectory(root / row["trajectory"])
-        detected, _ = RULES["discrepancy"](frame, _observation({**row, "task": "denoise"}))
+        detected, _ = RULES["discrepancy"](frame, noise_sigma(frame, {**row, "task": "denoise"}))
         psnr = frame["psnr"].to_numpy()
         at.append(detected)
         value.append(float(psnr[-1] if detected is None else
@@ -148,8 +148,7 @@ def write_results(journal_paths: Sequence[str | Path], stem: str | Path,
     rows = pd.concat(frames, ignore_index=True)
     table = (rows[TABLE_COLUMNS].sort_values(["preset", "image", "seed", "lambda"])
              .reset_index(drop=True).round(3))
-    means = pd.concat({preset: aggregate(group) for preset, group in rows.groupby("preset")},
-                      names=["preset"])
+    summary = means(rows)
     info = {"fits": len(rows), "commits": sorted(set(rows["commit"])),
             "machines": sorted(set(rows["machine"])), **provenance}
     stem = Path(stem)
@@ -158,8 +157,9 @@ def write_results(journal_paths: Sequence[str | Path], stem: str | Path,
         ".csv": table.to_csv(index=False),
         ".md": ("# λ robustness (issue 14)\n\n" + "\n".join(
             f"- {k}: {v}" for k, v in info.items()) + "\n\n## Means per preset and λ\n\n"
-            + _markdown(means.reset_index()) + "\n## Fits\n\n" + _markdown(table)),
-        ".json": json.dumps({"provenance": info, "means": means.reset_index().to_dict("records"),
+            + _markdown(summary.reset_index()) + "\n## Fits\n\n" + _markdown(table)),
+        ".json": json.dumps({"provenance": info,
+                             "means": summary.reset_index().to_dict("records"),
                              "rows": table.to_dict("records")}, indent=1, default=str) + "\n",
     }
     for suffix, text in texts.items():
@@ -167,12 +167,37 @@ def write_results(journal_paths: Sequence[str | Path], stem: str | Path,
         partial = target.with_name(f".{target.name}.partial")
         partial.write_text(text)
         os.replace(partial, target)
-    return means
+    return summary
 
 
-def read_results(path: str | Path = "results/lambda_robustness.csv") -> pd.DataFrame:
-    """The committed λ-robustness table (one row per fit), λ as text (``"plain"``, ``"1.2"``)."""
+def read_results(path: str | Path = "lambda_robustness") -> pd.DataFrame:
+    """The λ-robustness table (one row per fit), λ as text (``"plain"``, ``"1.2"``): a CSV
+    path, or the stem of a committed table in ``results/``."""
+    path = Path(path)
+    if not path.suffix:
+        path = results_path(str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist; run `python -m "
+                                "dipspec.experiments.robustness` first")
     return pd.read_csv(path, dtype={"lambda": str})
+
+
+def means(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`aggregate` of every preset in a table of fits (as :func:`read_results` gives)."""
+    return pd.concat({preset: aggregate(group) for preset, group in table.groupby("preset")},
+                     names=["preset"])
+
+
+def recompute(image: str, seed: int = 0, preset: str | Preset = "quick",
+              iterations: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """One image's four fits of the table again (in a temporary folder): its rows, as in the
+    table, for comparison with the committed ones."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dipspec-robustness-") as folder:
+        journal = run_robustness(folder, preset, [image], [seed], iterations, "auto", progress)
+        rows = _with_recommended_stop(robustness_rows(journal), Path(folder))
+    return rows[TABLE_COLUMNS].round(3)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,9 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "continue", file=sys.stderr)
         return 130
     journals = sorted(Path(out).parent.glob("*/robustness.journal.jsonl"))
-    means = write_results(journals, args.table, noise_sigma=25,
-                          runs=[str(j.parent) for j in journals])
-    print(means.to_string())
+    summary = write_results(journals, args.table, noise_sigma=25,
+                            runs=[str(j.parent) for j in journals])
+    print(summary.to_string())
     return 0
 
 

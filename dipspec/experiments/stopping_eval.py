@@ -17,13 +17,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import tasks
+from ..fitting.stops import RECOMMENDED
 from ..measure import (
     ESEMV,
     ESWMV,
@@ -37,50 +38,51 @@ from ..measure import (
 from ..presets import resolve
 from .setup import load
 from .stopping_study import STUDY_TASKS, make_task
-from .trajectories import journal_rows, load_trajectory
+from .trajectories import NOISE_ESTIMATE, journal_rows, load_trajectory
 
-__all__ = ["DESIGN_IMAGES", "RECOMMENDED", "RULES", "evaluate", "recommended_rule", "summary",
+__all__ = ["DESIGN_IMAGES", "RULES", "evaluate", "fits", "noise_sigma", "summary",
            "write_study"]
 
 #: The denoising images the kit's own rules were looked at on; the other four (kodim01, 02,
 #: 03, 12) and every image of the other tasks are held out and reported apart.
 DESIGN_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers")
 
-#: Rule name → how it is judged on a trajectory ``(frame, observation) → (detected, fired)``.
+#: Rule name → how it is judged on a trajectory: ``(frame, noise σ) → (detected, fired)``.
 RULES: dict[str, Callable] = {
-    "paper": lambda d, y: _replayed(PaperRule(), d, y),
-    "ratio-plateau": lambda d, y: _replayed(RatioPlateau(), d, y),
-    "es-wmv": lambda d, y: replay_variance(d["iteration"], d["wmv"],
+    "paper": lambda d, s: _replayed(PaperRule(), d),
+    "ratio-plateau": lambda d, s: _replayed(RatioPlateau(), d),
+    "es-wmv": lambda d, s: replay_variance(d["iteration"], d["wmv"],
                                            patience=ESWMV().patience),
-    "es-emv": lambda d, y: replay_variance(d["iteration"], d["emv"],
+    "es-emv": lambda d, s: replay_variance(d["iteration"], d["emv"],
                                            patience=ESEMV().patience, burn_in=ESEMV().burn_in),
-    "discrepancy": lambda d, y: _replayed(Discrepancy(), d, y),
-    "oracle": lambda d, y: (int(d["iteration"][int(np.nanargmax(d["psnr"]))]), None),
+    "discrepancy": lambda d, s: _replayed(Discrepancy(noise_sigma=s), d),
+    "oracle": lambda d, s: (int(d["iteration"][int(np.nanargmax(d["psnr"]))]), None),
 }
 
-#: The kit's recommended rule per task (``fit(auto_stop=True)``); see :func:`recommended_rule`.
-RECOMMENDED = {"denoise": "discrepancy"}
-
-
-def recommended_rule(task_name: str) -> str:
-    """The rule ``auto_stop=True`` uses for a task: the discrepancy principle where the
-    observation carries white noise (denoising), the paper's rule elsewhere."""
-    return RECOMMENDED.get(task_name, "paper")
-
-
-def _replayed(rule, frame: pd.DataFrame, observation) -> tuple[int | None, int | None]:
-    detected = stop_iteration(rule, frame, observation=observation)
+def _replayed(rule, frame: pd.DataFrame) -> tuple[int | None, int | None]:
+    detected = stop_iteration(rule, frame)
     return detected, detected
 
 
-def _observation(row: pd.Series):
+def noise_sigma(frame: pd.DataFrame, fit: Mapping) -> float:
+    """The noise σ the discrepancy rule uses for a fit: the estimate stored with its trajectory,
+    else estimated again from its observation (rebuilt from the journal key)."""
+    if NOISE_ESTIMATE in frame.attrs:
+        return frame.attrs[NOISE_ESTIMATE]
+    return estimate_noise_sigma(_observation(fit))
+
+
+def _observation(row: Mapping):
     """The fit's observation, rebuilt from its journal key (tasks are seeded)."""
-    scale = resolve(row["preset"])
-    if row["task"] == "denoise":
-        clean = load(row["image"], scale.image_size, preset=scale)
+    scale = resolve(row.get("preset", "quick"))
+    size = row.get("size")
+    size = scale.image_size if size is None or pd.isna(size) else int(size)
+    if row.get("task", "denoise") == "denoise":
+        clean = load(row["image"], size, preset=scale)
         return tasks.Denoise(25 / 255, clean=clean, seed=int(row["seed"])).observation
     image = next(i for i in STUDY_TASKS[row["task"]] if Path(i).stem == row["image"])
-    return make_task(row["task"], image, scale, int(row["seed"])).observation
+    return make_task(row["task"], image, scale.with_(image_size=size),
+                     int(row["seed"])).observation
 
 
 def fits(directories: Sequence[str | Path]) -> pd.DataFrame:
@@ -114,10 +116,9 @@ def evaluate(table: pd.DataFrame, rules: Sequence[str] = tuple(RULES),
         psnr, iterations = frame["psnr"].to_numpy(float), frame["iteration"].to_numpy()
         budget = int(fit["iterations"])
         peak = int(np.nanargmax(psnr))
-        observation = _observation(fit)
-        sigma_hat = estimate_noise_sigma(observation)
+        sigma_hat = noise_sigma(frame, fit)
         for name in rules:
-            detected, fired = RULES[name](frame, observation)
+            detected, fired = RULES[name](frame, sigma_hat)
             at = psnr[-1] if detected is None else psnr[np.searchsorted(iterations, detected)]
             ended = budget if fired is None else fired + 1
             rows.append({
@@ -130,7 +131,10 @@ def evaluate(table: pd.DataFrame, rules: Sequence[str] = tuple(RULES),
                 "gap_to_peak_db": float(psnr[peak] - at), "gain_over_final_db":
                 float(at - psnr[-1]), "saved": 1.0 - ended / budget,
                 "peaked": bool(iterations[peak] <= budget / 2), "sigma_hat": sigma_hat})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # the kit's recommendation (auto_stop=True): per task, the row of the rule it picks
+    picked = table[table["rule"] == table["task"].map(lambda t: RECOMMENDED.get(t, "paper"))]
+    return pd.concat([table, picked.assign(rule="recommended")], ignore_index=True)
 
 
 def summary(rows: pd.DataFrame, by: Sequence[str] = ("preset", "task", "split", "rule")

@@ -26,14 +26,14 @@ import torch
 from .. import tasks
 from ..fitting import fit_many, resume
 from ..fitting.checkpoint import read_checkpoint
-from ..measure import ESEMV, ESWMV, first_stop_iteration
+from ..measure import ESEMV, ESWMV, estimate_noise_sigma, first_stop_iteration
 from ..nn import Decoder
 from ..presets import Preset
 from .chakrabarty.tables import FitJournal, machine
 from .provenance import commit
 
-__all__ = ["CURVE_EVERY", "SMOOTH", "TRAJECTORY_COLUMNS", "journal_rows", "label",
-           "load_trajectory", "record_fits", "summarise"]
+__all__ = ["CURVE_EVERY", "NOISE_ESTIMATE", "SMOOTH", "TRAJECTORY_COLUMNS", "journal_rows",
+           "label", "load_trajectory", "record_fits", "summarise", "write_trajectory"]
 
 #: Every this many iterations the PSNR curve is kept in the journal, for the figure.
 CURVE_EVERY = 10
@@ -71,6 +71,8 @@ def summarise(result, lipschitz_lambda: float | None) -> dict:
 #: Per-iteration columns of a trajectory file (beside ``iteration``).
 TRAJECTORY_COLUMNS = ("psnr", "loss", "fbc_1", "fbc_2", "fbc_3", "fbc_4", "fbc_5",
                       "blurriness", "sharpness", "ratio", "wmv", "emv")
+#: The key of the observation's estimated noise σ in a trajectory file (a scalar).
+NOISE_ESTIMATE = "noise_sigma_estimate"
 #: Wang et al.'s settings (their reference code); the patience is applied afterwards.
 WMV_WINDOW, EMV_ALPHA = 100, 0.1
 
@@ -134,12 +136,19 @@ class _VarianceRecorder:
 
 
 def _save_trajectory(path: Path, result, curves: dict) -> None:
-    """The per-iteration trajectory as a compressed ``.npz`` (float32), written atomically."""
+    """The per-iteration trajectory as a compressed ``.npz`` (float32), written atomically,
+    with the noise level estimated from the fit's observation (for the discrepancy rule)."""
     history = result.history
     arrays = {"iteration": history["iteration"].to_numpy(np.int32)}
     for column in TRAJECTORY_COLUMNS:
         values = curves[column] if column in curves else history[column].to_numpy()
         arrays[column] = np.asarray(values, dtype=np.float32)
+    arrays[NOISE_ESTIMATE] = np.float64(estimate_noise_sigma(result.task.observation))
+    write_trajectory(path, arrays)
+
+
+def write_trajectory(path: Path, arrays: dict) -> None:
+    """Write a trajectory's arrays as a compressed ``.npz``, atomically."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,9 +158,14 @@ def _save_trajectory(path: Path, result, curves: dict) -> None:
 
 
 def load_trajectory(path: str | Path) -> pd.DataFrame:
-    """A trajectory file as a DataFrame (``iteration`` and :data:`TRAJECTORY_COLUMNS`)."""
+    """A trajectory file as a DataFrame (``iteration`` and :data:`TRAJECTORY_COLUMNS`); the
+    observation's estimated noise level is in ``frame.attrs["noise_sigma_estimate"]``."""
     with np.load(path) as arrays:
-        return pd.DataFrame({name: arrays[name] for name in arrays.files})
+        frame = pd.DataFrame({name: arrays[name] for name in arrays.files
+                              if arrays[name].ndim == 1})
+        if NOISE_ESTIMATE in arrays.files:
+            frame.attrs[NOISE_ESTIMATE] = float(arrays[NOISE_ESTIMATE])
+    return frame
 
 
 def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
