@@ -147,8 +147,9 @@ def _save_trajectory(path: Path, result, curves: dict) -> None:
     write_trajectory(path, arrays)
 
 
-def write_trajectory(path: Path, arrays: dict) -> None:
+def write_trajectory(path: str | Path, arrays: dict) -> None:
     """Write a trajectory's arrays as a compressed ``.npz``, atomically."""
+    path = Path(path)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
