@@ -49,8 +49,8 @@ def test_results_are_written_with_means_per_lambda(tmp_path):
     assert sorted(set(table["lambda"])) == ["1", "1.2", "1.4", "plain"]
     # the recommended rule replayed on each fit: where it fires the loss has reached the
     # observation's noise variance, and the PSNR reported is the trajectory's there
+    from dipspec.data import estimate_noise_sigma
     from dipspec.experiments.stopping_eval import _observation
-    from dipspec.measure import estimate_noise_sigma
     for _, row in table.iterrows():
         fit = rows[(rows["seed"] == row["seed"]) & (rows["lambda"] == row["lambda"])].iloc[0]
         trajectory = trajectories.load_trajectory(tmp_path / fit["trajectory"])

@@ -17,6 +17,7 @@ import torch
 
 import dipspec
 from dipspec import fit, fit_many
+from dipspec.data import estimate_noise_sigma
 from dipspec.fitting import resume
 from dipspec.measure import (
     ESEMV,
@@ -28,7 +29,6 @@ from dipspec.measure import (
     PaperRule,
     RatioPlateau,
     StopRule,
-    estimate_noise_sigma,
     first_stop_iteration,
     make_stop_rule,
     replay_variance,
@@ -409,6 +409,11 @@ def test_noise_estimate_of_white_noise_on_a_flat_image():
     for sigma in (0.02, 0.1):
         noisy = 0.5 + sigma * torch.randn(1, 3, 96, 96, generator=g)
         assert abs(estimate_noise_sigma(noisy) / sigma - 1) < 0.05
+    # smooth content cancels in the diagonal detail: a ramp plus noise reads as the noise alone
+    ramp = torch.linspace(0, 1, 257)[None, None, :, None] * torch.linspace(0, 1, 255)
+    noisy = ramp + 0.05 * torch.randn(1, 1, 257, 255, generator=g)
+    assert abs(estimate_noise_sigma(noisy) / 0.05 - 1) < 0.05
+    assert estimate_noise_sigma(ramp) < 1e-3
     with pytest.raises(ValueError, match="one image"):
         estimate_noise_sigma(torch.zeros(2, 1, 8, 8))
 
@@ -430,7 +435,7 @@ def test_discrepancy_fires_where_the_loss_first_falls_to_sigma_squared(astronaut
     crossed = np.nonzero(loss <= estimate ** 2)[0]
     assert auto.stop_iteration == (int(crossed[0]) if len(crossed) else None)
     assert auto.stop_iteration == stop_iteration("discrepancy", free.history,
-                                                 observation=task.observation)
+                                                 noise_sigma=estimate)
 
 
 @pytest.mark.parametrize("rule, column", [(ESWMV(window=5, patience=8), "variance"),

@@ -11,6 +11,7 @@ Three sources, all returning float32 tensors in [0, 1]:
   overrides). Every file is checked against the SHA-256 registry shipped in the package
   (module `paper`).
 - `fetch_all` pre-fetches the paper's data (for offline use later).
+- `estimate_noise_sigma` estimates the white-noise level of an image (module `noise`).
 
 Nothing is read or downloaded at import.
 
@@ -23,11 +24,13 @@ Examples
 
 from .images import EMBEDDED_IMAGES, GREY_WEIGHTS, load_image, save_image
 from .images import _array_to_tensor as _array_to_tensor
+from .noise import estimate_noise_sigma
 from .paper import BASE_URL, fetch_all, paper_image, paper_images, paper_mask, paper_registry
 
 __all__ = [
     "BASE_URL",
     "EMBEDDED_IMAGES",
+    "estimate_noise_sigma",
     "GREY_WEIGHTS",
     "fetch_all",
     "load_image",

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import tasks
+from ..data import estimate_noise_sigma
 from ..fitting.stops import RECOMMENDED
 from ..measure import (
     ESEMV,
@@ -31,7 +32,6 @@ from ..measure import (
     Discrepancy,
     PaperRule,
     RatioPlateau,
-    estimate_noise_sigma,
     replay_variance,
     stop_iteration,
 )

@@ -24,9 +24,10 @@ import pandas as pd
 import torch
 
 from .. import tasks
+from ..data import estimate_noise_sigma
 from ..fitting import fit_many, resume
 from ..fitting.checkpoint import read_checkpoint
-from ..measure import ESEMV, ESWMV, estimate_noise_sigma, first_stop_iteration
+from ..measure import ESEMV, ESWMV, first_stop_iteration
 from ..nn import Decoder
 from ..presets import Preset
 from .chakrabarty.tables import FitJournal, machine

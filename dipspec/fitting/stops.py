@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from ..data import estimate_noise_sigma
 from ..measure import PaperRule, StopRule, make_stop_rule
 
 __all__ = ["RECOMMENDED", "MemberRules", "recommended_rule", "resolve_stop_rules", "rule_name"]
@@ -59,7 +60,9 @@ class MemberRules:
     def __init__(self, rules: list[StopRule], observations: Tensor) -> None:
         self.rules = [rule.fresh() for rule in rules]
         for m, member in enumerate(self.rules):
-            member.prepare(observations[m:m + 1])
+            observation = observations[m:m + 1]
+            member.prepare(observation, estimate_noise_sigma(observation)
+                           if member.needs_noise_estimate else None)
 
     def update(self, it: int, columns: list[str], table: list[list[float]], live: list[int],
                out: Tensor) -> set[int]:

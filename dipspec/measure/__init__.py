@@ -16,7 +16,7 @@ from .blur import blur_sharpness_ratio, blurriness, mlv_sharpness, ratio_defined
 from .fbc import FrequencyBandCorrespondence, fbc, radial_profile
 from .fbc import _radial_weights as _radial_weights
 from .grey import to_grey
-from .noise_rules import Discrepancy, estimate_noise_sigma
+from .noise_rules import Discrepancy
 from .quality import psnr, ssim
 from .ratio_rules import RatioPlateau
 from .stop_base import StopRule
@@ -44,7 +44,6 @@ __all__ = [
     "StopRule",
     "blur_sharpness_ratio",
     "blurriness",
-    "estimate_noise_sigma",
     "fbc",
     "first_stop_iteration",
     "make_stop_rule",

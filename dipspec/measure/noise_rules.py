@@ -11,46 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
 from torch import Tensor
 
 from .stop_base import StopRule, _meter
 
-__all__ = ["Discrepancy", "estimate_noise_sigma"]
-
-
-def estimate_noise_sigma(observation: Tensor) -> float:
-    """The standard deviation of additive white noise in an image, on its own scale.
-
-    scikit-image's :func:`~skimage.restoration.estimate_sigma` (Donoho's robust median of the
-    finest diagonal wavelet band), averaged over the channels.
-
-    Parameters
-    ----------
-    observation : Tensor
-        ``(1, C, H, W)`` or ``(C, H, W)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> g = torch.Generator().manual_seed(0)
-    >>> noisy = 0.5 + 0.1 * torch.randn(1, 1, 128, 128, generator=g)
-    >>> round(estimate_noise_sigma(noisy), 2)
-    0.1
-    """
-    from skimage.restoration import estimate_sigma
-
-    image = observation.detach().float().cpu()
-    if image.ndim == 4:
-        if image.shape[0] != 1:
-            raise ValueError(f"estimate_noise_sigma takes one image, got a batch of "
-                             f"{image.shape[0]}; pass observation[i:i + 1]")
-        image = image[0]
-    if image.ndim != 3:
-        raise ValueError(f"estimate_noise_sigma needs (1, C, H, W) or (C, H, W), got shape "
-                         f"{tuple(observation.shape)}")
-    return float(estimate_sigma(np.moveaxis(image.numpy(), 0, -1), channel_axis=-1,
-                                average_sigmas=True))
+__all__ = ["Discrepancy"]
 
 
 class Discrepancy(StopRule):
@@ -59,8 +24,9 @@ class Discrepancy(StopRule):
     Parameters
     ----------
     noise_sigma : float, optional
-        The noise's standard deviation on the image's [0, 1] scale. Default: estimated from
-        the observation by :func:`estimate_noise_sigma` when a fit starts (:meth:`prepare`).
+        The noise's standard deviation on the image's [0, 1] scale. Default: the estimate a fit
+        hands over when it starts (:meth:`prepare`; :func:`dipspec.data.estimate_noise_sigma`
+        of the observation).
     tolerance : float, default 1.0
         Fire when ``loss <= tolerance · σ²`` (Morozov's τ; 1 is the principle itself).
 
@@ -84,6 +50,7 @@ class Discrepancy(StopRule):
 
     name = "discrepancy"
     needs_meters = ("loss",)
+    needs_noise_estimate = True
     _state_keys = ("sigma",)
 
     def __init__(self, noise_sigma: float | None = None, tolerance: float = 1.0) -> None:
@@ -101,15 +68,16 @@ class Discrepancy(StopRule):
     def _reset(self) -> None:
         self.sigma = self.noise_sigma  # the σ in use: given, or estimated by prepare()
 
-    def prepare(self, observation: Tensor) -> None:
+    def prepare(self, observation: Tensor, noise_sigma: float | None = None) -> None:
         if self.noise_sigma is None:
-            self.sigma = estimate_noise_sigma(observation)
+            self.sigma = noise_sigma
 
     def _decide(self, iteration: int, output: Tensor | None,
                 meters: Mapping[str, float]) -> int | None:
         if self.sigma is None:
-            raise ValueError("Discrepancy has no noise level: give noise_sigma=, or call "
-                             "prepare(observation) first (a fit does)")
+            raise ValueError("Discrepancy has no noise level: give noise_sigma=, or "
+                             "prepare(observation, noise_sigma=...) first (a fit does, with "
+                             "dipspec.data.estimate_noise_sigma)")
         loss = _meter(meters, "loss")
         if math.isfinite(loss) and loss <= self.tolerance * self.sigma ** 2:
             return iteration

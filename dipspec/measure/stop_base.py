@@ -76,9 +76,14 @@ class StopRule:
     def _reset(self) -> None:
         """Set the subclass's own state (the attributes in ``_state_keys``) to its start."""
 
-    def prepare(self, observation: Tensor) -> None:
-        """Look at the fit's observation ``(1, C, H, W)`` before the first update (a fit calls
-        it once per member; most rules ignore it)."""
+    #: Whether :meth:`prepare` needs the observation's estimated noise level (a fit then
+    #: computes :func:`dipspec.data.estimate_noise_sigma` once and hands it over).
+    needs_noise_estimate = False
+
+    def prepare(self, observation: Tensor, noise_sigma: float | None = None) -> None:
+        """Look at the fit's observation ``(1, C, H, W)`` (and, for rules that ask, its
+        estimated noise σ) before the first update; a fit calls it once per member. Most rules
+        ignore it."""
 
     def update(self, iteration: int, output: Tensor | None = None,
                meters: Mapping[str, float] | None = None) -> bool:

@@ -379,7 +379,7 @@ def make_stop_rule(name_or_rule: str | StopRule, **kwargs) -> StopRule:
 
 def stop_iteration(rule: str | StopRule, history: Any,
                    outputs: Mapping[int, Tensor] | None = None,
-                   observation: Tensor | None = None) -> int | None:
+                   noise_sigma: float | None = None) -> int | None:
     """Where ``rule`` stops on a finished run: its history replayed through a fresh copy.
 
     Parameters
@@ -391,9 +391,9 @@ def stop_iteration(rule: str | StopRule, history: Any,
     outputs : mapping of int to Tensor, optional
         Output images by iteration, for the rules that need them (``ESWMV``, ``ESEMV``), e.g.
         the outputs a callback recorded; rows without an output are skipped for those rules.
-    observation : Tensor, optional
-        The fit's observation, for rules that look at it (:class:`Discrepancy` estimates the
-        noise from it).
+    noise_sigma : float, optional
+        The observation's noise σ, for rules that need it (:class:`Discrepancy` without its
+        own ``noise_sigma``): e.g. :func:`dipspec.data.estimate_noise_sigma` of it.
 
     Returns
     -------
@@ -409,8 +409,8 @@ def stop_iteration(rule: str | StopRule, history: Any,
     201
     """
     fresh = make_stop_rule(rule).fresh()
-    if observation is not None:
-        fresh.prepare(observation)
+    if noise_sigma is not None:
+        fresh.prepare(None, noise_sigma)
     if "iteration" not in getattr(history, "columns", ()):
         raise ValueError("history must be a DataFrame with an 'iteration' column, such as "
                          "FitResult.history")
