@@ -300,6 +300,10 @@ def test_offline_replay_equals_online_use_in_fit(astronaut40, rule):
         assert result.stopped_at == last < 59  # the rule ended the fit where it fired
     if isinstance(rule, (ESWMV, ESEMV)):
         assert result.stopped_at - result.stop_iteration >= rule.patience
+        # the output returned is the detected iteration's, not the one a patience later
+        detected = result.task.finalize(outputs[result.stop_iteration])
+        assert torch.equal(result.output, detected)
+        assert not torch.equal(result.output, result.task.finalize(outputs[result.stopped_at]))
 
 
 def test_fit_many_gives_each_member_its_own_rule(astronaut40):

@@ -255,8 +255,10 @@ def run(tasks: list[Task], models: list[nn.Module], seeds: list[int], backtrack_
         task = members.tasks[m]
         net.copy_to(m, models[m])
         st.last[m] = it
+        # a rule that detected an earlier iteration (ES-WMV, ES-EMV) returns that output
+        detected = None if st.rules is None else st.rules.detected_output(m)
         st.finished[m] = dict(
-            output=task.finalize(st.out[m:m + 1]).cpu(),
+            output=task.finalize(st.out[m:m + 1] if detected is None else detected).cpu(),
             best=None if st.best is None or not members.has_clean[m] else
             task.finalize(st.best[m:m + 1]).cpu(),
             output_avg=None if st.output_avg is None else

@@ -23,8 +23,10 @@ class FitResult:
     Attributes
     ----------
     output : Tensor, (1, C, H, W)
-        The restoration at the last iteration (or at the automatic stop), on the CPU; for
-        detail enhancement, the enhanced image (``task.finalize``).
+        The restoration at the last iteration, or where the stop rule stopped (for ES-WMV /
+        ES-EMV the output of the detected iteration, ``stop_iteration``, kept by the rule while
+        it waited its patience), on the CPU; for detail enhancement, the enhanced image
+        (``task.finalize``).
     best : Tensor or None
         The best-PSNR output (the oracle) when a clean image is known.
     history : pandas.DataFrame

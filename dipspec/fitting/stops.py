@@ -75,6 +75,13 @@ class MemberRules:
                 stops.add(m)
         return stops
 
+    def detected_output(self, m: int) -> Tensor | None:
+        """The output member ``m``'s rule detected, once it has fired at a later iteration."""
+        rule = self.rules[m]
+        if rule.fired_at is None or rule.stop_iteration == rule.fired_at:
+            return None
+        return rule.detected_output
+
     def report(self, m: int) -> dict:
         """What member ``m``'s result says about its rule."""
         rule = self.rules[m]

@@ -40,6 +40,9 @@ class StopRule:
         of the variance, earlier than the iteration where they fire); None before.
     fired_at : int or None
         The iteration at which :meth:`update` first returned True (where a fit ends).
+    detected_output : Tensor or None
+        For a rule that detects an earlier iteration than the one it fires at (the variance
+        rules): the output of that iteration, which a fit returns as ``result.output``.
 
     Examples
     --------
@@ -71,6 +74,7 @@ class StopRule:
         self.stop_iteration: int | None = None
         self.fired_at: int | None = None
         self.last_iteration: int | None = None
+        self.detected_output: Tensor | None = None
         self._reset()
 
     def _reset(self) -> None:

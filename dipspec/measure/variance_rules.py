@@ -81,7 +81,7 @@ class ESWMV(StopRule):
     name = "es-wmv"
     needs_output = True
     _state_keys = ("buffer", "total", "total_sq", "count", "variance", "best_variance",
-                   "best_iteration")
+                   "best_iteration", "detected_output")
 
     def __init__(self, window: int = 100, patience: int = 1000) -> None:
         self.window = _positive_int(window, "window", "Wang et al. use 100")
@@ -102,7 +102,8 @@ class ESWMV(StopRule):
 
     def _decide(self, iteration: int, output: Tensor | None,
                 meters: Mapping[str, float]) -> int | None:
-        self._push(_checked_output(self, output))
+        x = _checked_output(self, output)
+        self._push(x)
         if self.count < self.window:
             return None
         mean = self.total / self.window
@@ -112,6 +113,7 @@ class ESWMV(StopRule):
             return None
         if self.variance < self.best_variance:
             self.best_variance, self.best_iteration = self.variance, iteration
+            self.detected_output = x.clone()
             return None
         if iteration - self.best_iteration >= self.patience:
             return self.best_iteration
@@ -203,7 +205,7 @@ class ESEMV(StopRule):
 
     name = "es-emv"
     needs_output = True
-    _state_keys = ("ema", "emv", "best_emv", "best_iteration")
+    _state_keys = ("ema", "emv", "best_emv", "best_iteration", "detected_output")
 
     def __init__(self, alpha: float = 0.1, patience: int = 1000, burn_in: int = 100) -> None:
         alpha = float(alpha)
@@ -247,6 +249,7 @@ class ESEMV(StopRule):
             return None
         if value < self.best_emv:
             self.best_emv, self.best_iteration = value, iteration
+            self.detected_output = x.clone()
             return None
         if iteration - self.best_iteration >= self.patience:
             return self.best_iteration
