@@ -1,5 +1,6 @@
 """The ``dipspec`` command line: ``run`` (restore one image), ``resume`` (continue a stopped
-run) and ``table`` (Chakrabarty & Maji's architecture table).
+run), ``table`` (Chakrabarty & Maji's architecture table) and ``sweep`` (a spec's fits,
+batched, resumable, here or on Ray).
 
 - :mod:`~dipspec.cli.main` parses, dispatches and turns every failure into one line;
   :mod:`~dipspec.cli.parser` holds the flags, :mod:`~dipspec.cli.errors` the exit codes.
@@ -8,6 +9,8 @@ run) and ``table`` (Chakrabarty & Maji's architecture table).
 - :mod:`~dipspec.cli.run` fits, checkpoints and writes; :mod:`~dipspec.cli.outputs` makes sure
   that no user file is ever replaced and that a result on disk is always complete.
 - :mod:`~dipspec.cli.table` runs the architecture table with a journal of finished fits.
+- :mod:`~dipspec.cli.sweep` runs a sweep (:mod:`dipspec.experiments.sweep`) into a folder
+  it locks and marks as a sweep's.
 """
 
 from .main import main

@@ -30,6 +30,9 @@ def _command(name: str):
     if name == "resume":
         from .run import resume_command
         return resume_command
+    if name == "sweep":
+        from .sweep import sweep_command
+        return sweep_command
     from .table import table_command
     return table_command
 

@@ -1,4 +1,4 @@
-"""The ``dipspec`` argument parser: ``run``, ``resume`` and ``table``.
+"""The ``dipspec`` argument parser: ``run``, ``resume``, ``table`` and ``sweep``.
 
 Every flag's value is checked here, by its type, so a bad value is reported in the flag's own
 terms (``argument --noise-sigma: ...`` in the 0–255 units it takes) on one line, exit code 2.
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_outputs(run)
     _resume_parser(sub)
     _table_parser(sub)
+    _sweep_parser(sub)
     return parser
 
 
@@ -244,3 +245,45 @@ def _table_parser(sub) -> None:
                             "per column")
     table.add_argument("--quiet", action="store_true", help="no line per finished fit")
     _debug(table)
+
+
+_SWEEP_EPILOG = """examples:
+  dipspec sweep lambdas.toml                                  this machine, batched
+  dipspec sweep lambdas.toml --engine ray                     a local Ray, one task per batch
+  dipspec sweep lambdas.toml --engine ray --address auto      the Ray cluster started here
+  dipspec sweep architectures --out results/sweep             a spec shipped with the kit
+  dipspec sweep lambdas.toml --dry-run                        check the spec, show the batches
+
+Each finished batch is journalled in OUT/journal.jsonl: after Ctrl-C, SIGTERM, SIGKILL or a
+crash, the same command runs only the missing fits; a changed spec runs only its new fits.
+"""
+
+
+def _sweep_parser(sub) -> None:
+    sweep = sub.add_parser(
+        "sweep", help="run a spec's grid of fits, batched and resumable, here or on Ray",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_SWEEP_EPILOG,
+        description="Run every configuration of SPEC (TOML, or YAML with PyYAML): compatible "
+                    "fits batched with fit_many, one row per fit in OUT/table.csv, each fit's "
+                    "history in OUT/histories/, provenance in OUT/sweep.json.")
+    sweep.add_argument("spec", metavar="SPEC",
+                       help="a .toml / .yaml spec, or the name of a shipped one (architectures, "
+                            "example)")
+    sweep.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: batches one after the other here (default); ray: one Ray "
+                            "task per batch, a GPU each when the cluster has them")
+    sweep.add_argument("--address", default=None,
+                       help="--engine ray: the cluster to join (auto, ray://HEAD:10001); "
+                            "default a new local Ray")
+    sweep.add_argument("--out", default=None,
+                       help="the sweep's folder: new, empty or a sweep's (reused: fits it "
+                            "holds are not run again); default sweeps/<SPEC's name>")
+    sweep.add_argument("--device", default="auto",
+                       help="--engine local: auto, cpu or cuda (default auto)")
+    sweep.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
+                       help="run only the fits whose KEY is one of these values (repeatable: "
+                            "--only image=House --only seed=0)")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="check the spec and print the batches still to run; run nothing")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _debug(sweep)
