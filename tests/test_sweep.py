@@ -134,12 +134,15 @@ def test_twelve_fits_give_one_table_on_local_and_ray(tmp_path, counted):
     local = run_sweep(spec, tmp_path / "local", progress=False, echo=lambda _: None)
     assert (local.total, local.ran, local.batches, sorted(counted)) == (12, 12, 6,
                                                                         [1, 1, 1, 1, 4, 4])
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         remote = run_sweep(spec, tmp_path / "ray", engine="ray", progress=False,
                            echo=lambda _: None)
     finally:
         ray.shutdown()
+        for sig, handler in handlers.items():  # Ray may leave Ctrl-C ignored here
+            signal.signal(sig, handler)
     assert remote.ran == 12 and len(counted) == 6  # the Ray tasks ran outside this process
     a, b = read_table(tmp_path / "local"), read_table(tmp_path / "ray")
     assert len(a) == 12 and a["peak_psnr"].notna().all()

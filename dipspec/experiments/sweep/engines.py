@@ -9,6 +9,8 @@ as they arrive, so the workers need no shared file system.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Sequence
 
 import torch
@@ -85,7 +87,9 @@ class RayEngine:
         self.ray, self.started = ray, False
         if not ray.is_initialized():
             options = {} if address else {"include_dashboard": False}
+            handlers = _signal_handlers()
             ray.init(address=address, **options)
+            _restore(handlers)  # Ray's driver setup may leave Ctrl-C ignored; fits need it
             self.started = True
         self.gpus = float(ray.cluster_resources().get("GPU", 0))
 
@@ -133,8 +137,23 @@ class RayEngine:
 
     def close(self) -> None:
         if self.started:
+            handlers = _signal_handlers()
             self.ray.shutdown()
+            _restore(handlers)
             self.started = False
+
+
+def _signal_handlers() -> dict:
+    """This process's SIGINT / SIGTERM handlers (only the main thread may set them)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 ENGINES = ("local", "ray")
