@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +27,17 @@ import pandas as pd
 from .. import tasks
 from ..fitting import FitInterrupted
 from ..presets import Preset, resolve
-from .chakrabarty.tables import FitJournal, results_path
+from .chakrabarty.tables import FitJournal
 from .setup import load
-from .trajectories import journal_rows, label, load_trajectory, record_fits
+from .trajectories import (
+    journal_rows,
+    label,
+    load_trajectory,
+    markdown_table,
+    read_result_table,
+    record_fits,
+    write_texts,
+)
 
 __all__ = ["ROBUSTNESS_IMAGES", "TABLE_COLUMNS", "aggregate", "lambdas_around", "means",
            "read_results", "recompute", "robustness_rows", "run_robustness", "write_results"]
@@ -105,14 +112,6 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     }).round(3)
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 #: The table's columns, one row per fit.
 TABLE_COLUMNS = ["preset", "image", "seed", "lambda", "peak_psnr", "peak_iteration",
                  "final_psnr", "decay_db", "smooth_peak_psnr", "smooth_final_psnr",
@@ -151,35 +150,23 @@ def write_results(journal_paths: Sequence[str | Path], stem: str | Path,
     summary = means(rows)
     info = {"fits": len(rows), "commits": sorted(set(rows["commit"])),
             "machines": sorted(set(rows["machine"])), **provenance}
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     texts = {
         ".csv": table.to_csv(index=False),
         ".md": ("# λ robustness (issue 14)\n\n" + "\n".join(
             f"- {k}: {v}" for k, v in info.items()) + "\n\n## Means per preset and λ\n\n"
-            + _markdown(summary.reset_index()) + "\n## Fits\n\n" + _markdown(table)),
+            + markdown_table(summary.reset_index()) + "\n## Fits\n\n" + markdown_table(table)),
         ".json": json.dumps({"provenance": info,
                              "means": summary.reset_index().to_dict("records"),
                              "rows": table.to_dict("records")}, indent=1, default=str) + "\n",
     }
-    for suffix, text in texts.items():
-        target = stem.with_suffix(suffix)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(text)
-        os.replace(partial, target)
+    write_texts(stem, texts)
     return summary
 
 
 def read_results(path: str | Path = "lambda_robustness") -> pd.DataFrame:
     """The λ-robustness table (one row per fit), λ as text (``"plain"``, ``"1.2"``): a CSV
     path, or the stem of a committed table in ``results/``."""
-    path = Path(path)
-    if not path.suffix:
-        path = results_path(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} does not exist; run `python -m "
-                                "dipspec.experiments.robustness` first")
-    return pd.read_csv(path, dtype={"lambda": str})
+    return read_result_table(path, "python -m dipspec.experiments.robustness")
 
 
 def means(table: pd.DataFrame) -> pd.DataFrame:

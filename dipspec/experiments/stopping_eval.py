@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,7 +38,14 @@ from ..presets import resolve
 from .chakrabarty.tables import results_path
 from .setup import load
 from .stopping_study import STUDY_TASKS, make_task
-from .trajectories import NOISE_ESTIMATE, journal_rows, load_trajectory
+from .trajectories import (
+    NOISE_ESTIMATE,
+    journal_rows,
+    load_trajectory,
+    markdown_table,
+    read_result_table,
+    write_texts,
+)
 
 __all__ = ["DESIGN_IMAGES", "RULES", "TARGETS", "evaluate", "fits", "noise_sigma", "read_study",
            "summary", "targets_met", "write_study"]
@@ -159,14 +165,6 @@ def summary(rows: pd.DataFrame, by: Sequence[str] = ("preset", "task", "split", 
     }).round(3).reset_index()
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 #: Issue 15's targets for the recommended rule, as the study states them.
 TARGETS = ("Targets (issue 15): fires on ≥ 95 % of the runs that peaked in the first half of "
            "the budget (`peaked_fire_rate`; a run still rising at the end is best not stopped, "
@@ -190,39 +188,27 @@ def write_study(rows: pd.DataFrame, stem: str | Path, **provenance) -> pd.DataFr
     table = summary(rows)
     overall = summary(rows, by=("preset", "rule"))
     targets = targets_met(rows)
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     info = {"fits": int(len(rows) / rows["rule"].nunique()), **provenance}
     texts = {
         ".csv": rows.round(4).to_csv(index=False),
         ".md": ("# Stop rules on recorded trajectories (issue 15)\n\n" + "\n".join(
             f"- {k}: {v}" for k, v in info.items()) + "\n\n## The recommended rule against the "
-            "targets\n\n" + TARGETS + "\n\n" + _markdown(targets)
-            + "\n## Every fit, per rule\n\n" + _markdown(overall)
-            + "\n## Per task and split\n\n" + _markdown(table)),
+            "targets\n\n" + TARGETS + "\n\n" + markdown_table(targets)
+            + "\n## Every fit, per rule\n\n" + markdown_table(overall)
+            + "\n## Per task and split\n\n" + markdown_table(table)),
         ".json": json.dumps({"provenance": info, "targets": targets.to_dict("records"),
                              "overall": overall.to_dict("records"),
                              "summary": table.to_dict("records")}, indent=1,
                             default=str) + "\n",
     }
-    for suffix, text in texts.items():
-        target = stem.with_suffix(suffix)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(text)
-        os.replace(partial, target)
+    write_texts(stem, texts)
     return table
 
 
 def read_study(path: str | Path = "stopping") -> pd.DataFrame:
     """The study's rows (one per fit and rule): a CSV path, or the stem of a committed table in
     ``results/``; λ as text."""
-    path = Path(path)
-    if not path.suffix:
-        path = results_path(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} does not exist; run `python -m "
-                                "dipspec.experiments.stopping_eval` first")
-    return pd.read_csv(path, dtype={"lambda": str})
+    return read_result_table(path, "python -m dipspec.experiments.stopping_eval")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,11 +30,12 @@ from ..fitting.checkpoint import read_checkpoint
 from ..measure import ESEMV, ESWMV, first_stop_iteration
 from ..nn import Decoder
 from ..presets import Preset
-from .chakrabarty.tables import FitJournal, machine
+from .chakrabarty.tables import FitJournal, machine, results_path
 from .provenance import commit
 
 __all__ = ["CURVE_EVERY", "NOISE_ESTIMATE", "SMOOTH", "TRAJECTORY_COLUMNS", "journal_rows",
-           "label", "load_trajectory", "record_fits", "summarise", "write_trajectory"]
+           "label", "load_trajectory", "markdown_table", "read_result_table", "record_fits",
+           "summarise", "write_texts", "write_trajectory"]
 
 #: Every this many iterations the PSNR curve is kept in the journal, for the figure.
 CURVE_EVERY = 10
@@ -227,6 +228,38 @@ def _discard(checkpoint: Path, recorder: _VarianceRecorder) -> None:
     checkpoint.unlink(missing_ok=True)
     checkpoint.with_suffix(".keys.json").unlink(missing_ok=True)
     recorder.discard()
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A table as Markdown (empty cells for missing values), for the studies' ``.md`` files."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_texts(stem: str | Path, texts: dict[str, str]) -> None:
+    """Write ``STEM + suffix`` for each suffix → text, each atomically (a partial file, then a
+    rename), creating the folder."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in texts.items():
+        target = stem.with_suffix(suffix)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text)
+        os.replace(partial, target)
+
+
+def read_result_table(path: str | Path, command: str) -> pd.DataFrame:
+    """A study's CSV (λ as text): a path, or the stem of a committed table in ``results/``;
+    a missing one names ``command``, which writes it."""
+    path = Path(path)
+    if not path.suffix:
+        path = results_path(str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} does not exist; run `{command}` first")
+    return pd.read_csv(path, dtype={"lambda": str})
 
 
 def journal_rows(journal_path: str | Path) -> pd.DataFrame:
