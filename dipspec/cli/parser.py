@@ -31,13 +31,15 @@ Exit codes: 0 done, 1 failed while running, 2 bad usage or input, 130 Ctrl-C, 14
 """
 
 _TABLE_EPILOG = """examples:
-  dipspec table architectures --seeds 3 --out results
+  dipspec table architectures --out results          the committed table's settings
   dipspec table architectures --images Peppers --seeds 1 --iterations 20 --out /tmp/table
-  dipspec table architectures --iterations DIP=2000,ReLUNet=5000 --dip-channels 128
+  dipspec table architectures --iterations DIP=4000,Linear-128=2000,Linear-2048=2000,\
+ReLUNet=20000 --dip-channels 256                    the poster's scale (a GPU)
   dipspec table architectures --architectures Linear-2048 --iterations 300 --update
 
-Each finished fit is journalled in OUT/architectures.journal.jsonl: after Ctrl-C, SIGTERM or a
-crash, the same command again runs only the fits that are missing.
+The table is the shipped sweep spec 'architectures' (dipspec sweep architectures runs the same
+fits) with these options applied. It runs in OUT/architectures.sweep/ (journal, one history per
+fit): after Ctrl-C, SIGTERM or a crash the same command again runs only the missing fits.
 """
 
 
@@ -224,16 +226,20 @@ def _table_parser(sub) -> None:
                        help="number of seeds 0 … n−1 (noise and initialisation; default 3)")
     table.add_argument("--factor", type=_whole(1), default=4,
                        help="downsample the images by this factor (default 4)")
-    table.add_argument("--iterations", default="2000",
+    table.add_argument("--iterations", default=None,
                        help="iterations of every fit, or per model: "
-                            "'DIP=600,Linear-128=300,Linear-2048=40,ReLUNet=300' (default 2000)")
+                            "'DIP=600,Linear-128=300,Linear-2048=40,ReLUNet=300' (default: the "
+                            "shipped spec's, those of results/architectures.*: DIP 1000, "
+                            "Linear 300, ReLUNet 2000)")
     table.add_argument("--architectures", nargs="+", default=None,
                        help="subset of: DIP Linear-128 Linear-2048 ReLUNet (default: all)")
-    table.add_argument("--dip-channels", type=_whole(1), default=128,
-                       help="width of the DIP encoder–decoder (default 128; the poster: 256)")
-    table.add_argument("--log-every", type=_whole(1), default=1,
-                       help="read the PSNR every N iterations for the oracle (default 1: every "
-                            "iterate; N > 1 makes ReLUNet's steps several times cheaper)")
+    table.add_argument("--dip-channels", type=_whole(1), default=None,
+                       help="width of the DIP encoder–decoder (default: the spec's 32; the "
+                            "poster: 256)")
+    table.add_argument("--log-every", type=_whole(1), default=None,
+                       help="read the PSNR every N iterations for the oracle (default: the "
+                            "spec's, 5-25 by model; 1 reads every iterate, N > 1 makes "
+                            "ReLUNet's steps several times cheaper)")
     table.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     table.add_argument("--threads", type=_whole(1), default=None,
                        help="CPU threads for torch (default: torch's choice)")

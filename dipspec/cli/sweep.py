@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import RunError, UsageError, interrupt_exit_code
 from .outputs import MARKER, _lock, _write_json, check_target, read_marker
 
-__all__ = ["sweep_command"]
+__all__ = ["check_sweep_folder", "open_sweep_folder", "sweep_command"]
 
 _KIND = "sweep"
 
@@ -25,7 +25,7 @@ def _default_out(spec: str) -> str:
     return str(Path("sweeps") / Path(spec).stem)
 
 
-def _check_folder(typed: str) -> Path:
+def check_sweep_folder(typed: str) -> Path:
     """The sweep's folder, after refusing one that holds anything but a sweep's files."""
     out = Path(os.path.abspath(os.path.expanduser(typed)))
     marker = read_marker(out) if out.is_dir() else None
@@ -35,7 +35,7 @@ def _check_folder(typed: str) -> Path:
     return check_target(typed)
 
 
-def _open(out: Path, typed: str) -> int | None:
+def open_sweep_folder(out: Path, typed: str) -> int | None:
     """Create and lock the folder, and mark it as a sweep's; the lock's descriptor."""
     from ..experiments.sweep import OUTPUT_FILES
 
@@ -72,7 +72,7 @@ def sweep_command(args) -> int:
 
     only = _only(args.only)
     typed = args.out or _default_out(args.spec)
-    out = _check_folder(typed)
+    out = check_sweep_folder(typed)
     if args.engine != "ray" and args.address:
         raise UsageError("--address joins a Ray cluster; add --engine ray")
     if args.engine == "ray" and args.device != "auto":
@@ -84,7 +84,7 @@ def sweep_command(args) -> int:
                            device=args.device, progress=False if args.quiet else None,
                            dry_run=args.dry_run, only=only,
                            echo=lambda line: print(line, flush=True),
-                           before_writing=lambda: lock.append(_open(out, typed)))
+                           before_writing=lambda: lock.append(open_sweep_folder(out, typed)))
     except BatchFailed as err:
         raise RunError(f"{err}; the other batches are journalled in {out / 'journal.jsonl'}: "
                        "fix the cause and run the same command again") from err

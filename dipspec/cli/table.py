@@ -1,22 +1,29 @@
 """``dipspec table architectures``: Chakrabarty & Maji's architecture table (SPEC §9).
 
-Every finished fit is journalled in ``OUT/architectures.journal.jsonl`` (one line each, synced
-to disk), so after Ctrl-C, SIGTERM or a crash the same command runs only the missing fits; a
-fit whose settings changed runs again. The journal is removed once the table is written.
+The table is the sweep shipped as ``architectures`` (``dipspec sweep architectures`` runs the
+same fits): this command applies its options to that spec (images, seeds, iterations, width,
+PSNR reading, downsampling), runs it into ``OUT/architectures.sweep/`` — a sweep's folder: its
+journal, one history per fit, its table and provenance — and writes the summary table
+``architectures.{csv,md,json}`` in ``OUT``. The sweep's journal makes the table resumable: after
+Ctrl-C, SIGTERM or a crash the same command runs only the missing fits, and a fit whose settings
+changed runs again.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from pathlib import Path
 
-from .errors import UsageError, interrupt_exit_code
+from .errors import RunError, UsageError, interrupt_exit_code
 from .inputs import check_device
+from .sweep import check_sweep_folder, open_sweep_folder
 
-__all__ = ["table_command"]
+__all__ = ["SWEEP_FOLDER", "spec_editor", "table_command"]
 
 _ARCHITECTURES = "DIP, Linear-128, Linear-2048, ReLUNet"
+#: The sweep behind the table, inside ``--out``.
+SWEEP_FOLDER = "architectures.sweep"
 
 
 def _architecture_names(names: list[str] | None) -> list[str]:
@@ -35,7 +42,7 @@ def _architecture_names(names: list[str] | None) -> list[str]:
     return chosen
 
 
-def _iterations(value: str, architectures: list[str]) -> dict[str, int]:
+def _iterations(value: str | None, architectures: list[str]) -> dict[str, int]:
     def count(text: str) -> int:
         try:
             number = int(text)
@@ -45,6 +52,8 @@ def _iterations(value: str, architectures: list[str]) -> dict[str, int]:
             raise UsageError(f"--iterations must be >= 1, got {number}")
         return number
 
+    if value is None:
+        return {}
     if "=" not in value:
         return dict.fromkeys(architectures, count(value))
     given = {}
@@ -60,13 +69,54 @@ def _iterations(value: str, architectures: list[str]) -> dict[str, int]:
     return {a: given[a] for a in architectures}
 
 
+def spec_editor(architectures: list[str], iterations: dict[str, int], seeds: int, factor: int,
+                images: list[str] | None = None, dip_channels: int | None = None,
+                log_every: int | None = None):
+    """The edit that turns the shipped ``architectures`` spec into the table these options ask
+    for (:func:`~dipspec.experiments.sweep.load_spec`'s ``edit``). ``None`` keeps the spec's
+    value: iterations, width and PSNR reading are those of the committed table unless given."""
+    from ..experiments.sweep.keys import canonical_model
+
+    def edit(spec: dict) -> dict:
+        spec["defaults"]["downsample"] = factor
+        grids = []
+        for grid in spec["grid"]:
+            name = canonical_model(grid["model"])
+            if name not in architectures:
+                continue
+            grid["seed"] = list(range(seeds))
+            if images:
+                chosen = [s for s in grid["image"] if any(n.lower() in s.lower() for n in images)]
+                if not chosen:
+                    raise UsageError(f"--images {' '.join(images)}: no denoising image matches; "
+                                     f"the images are {', '.join(grid['image'])}")
+                grid["image"] = chosen
+            if name in iterations:
+                grid["iterations"] = iterations[name]
+            if log_every is not None:
+                grid["log_every"] = log_every
+            if name == "DIP" and dip_channels is not None:
+                grid["channels"] = dip_channels
+            grids.append(grid)
+        spec["grid"] = grids
+        return spec
+
+    return edit
+
+
 def table_command(args) -> int:
-    """Run (or resume) the table and write its CSV, markdown and provenance JSON."""
+    """Run (or resume) the table's sweep and write its CSV, markdown and provenance JSON."""
     import torch
 
     from ..experiments import chakrabarty
-    from ..experiments.chakrabarty.tables import FitJournal
-    from ..nn import retain_freed_memory
+    from ..experiments.sweep import (
+        BatchFailed,
+        architecture_rows,
+        load_spec,
+        run_sweep,
+        shipped_spec,
+    )
+    from ..experiments.sweep.store import SweepStore
     from ..viz import plots
 
     architectures = _architecture_names(args.architectures)
@@ -78,51 +128,58 @@ def table_command(args) -> int:
     if args.update and not all((out / f"architectures{s}").is_file() for s in (".csv", ".json")):
         raise UsageError(f"--update: no table to update in {args.out} (needs architectures.csv "
                          "and architectures.json); run without --update first")
-    images = chakrabarty.table_images(args.factor, args.images)
-    settings = dict(factor=args.factor, sigma="25/255", seeds=list(range(args.seeds)),
-                    images={k: list(v.shape[-2:]) for k, v in images.items()})
-    if args.update:  # before hours of fits, not after
-        chakrabarty.check_updatable(args.out, settings)
+    typed = str(out / SWEEP_FOLDER)
+    folder = check_sweep_folder(typed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    retain_freed_memory()  # DIP Linear-2048 steps 3-4x faster on a CPU
-    journal = FitJournal(Path(args.out) / "architectures.journal.jsonl")
-    if len(journal) and not args.quiet:
-        print(f"{journal.path} holds {len(journal)} finished fits: those with the same "
-              "settings are not run again", flush=True)
+    edit = spec_editor(architectures, iterations, args.seeds, args.factor, args.images,
+                       args.dip_channels, args.log_every)
+    sweep = load_spec(shipped_spec("architectures"), device.type, edit=edit)
+    shapes = {fit.config["image"]: list(fit.shape[1:]) for fit in sweep.fits}
+    settings = dict(factor=args.factor, sigma="25/255", seeds=list(range(args.seeds)),
+                    images=dict(sorted(shapes.items())))
+    if args.update:  # before hours of fits, not after
+        chakrabarty.check_updatable(args.out, settings)
+    first = {}  # the settings of each architecture, as run
+    for fit in sweep.fits:
+        first.setdefault(fit.config["model"], fit.config)
     # provenance first: the commit is the code that runs, not the checkout hours later
     info = plots.provenance(
         "table architectures", command="dipspec table architectures", **settings,
-        iterations=iterations, dip_channels=args.dip_channels,
-        learning_rates=chakrabarty.LEARNING_RATES,
-        psnr=f"best over the trajectory (oracle), read every {args.log_every} iteration(s)",
+        iterations={a: c["iterations"] for a, c in first.items()},
+        dip_channels=first.get("DIP", {}).get("channels"),
+        learning_rates={a: c["lr"] for a, c in first.items()},
+        psnr="best over the trajectory (oracle), read every "
+             + ", ".join(f"{c['log_every']} ({a})" for a, c in first.items()) + " iteration(s)",
         device=chakrabarty.machine() if device.type == "cpu" else str(device),
-        torch=torch.__version__)
-    started = time.perf_counter()
+        torch=torch.__version__, sweep=f"{SWEEP_FOLDER}/ (the shipped spec architectures, "
+                                        "edited by this command's options)")
+    lock: list[int | None] = []
     try:
-        rows = chakrabarty.architecture_table(
-            images, seeds=range(args.seeds), iterations=iterations, architectures=architectures,
-            dip_channels=args.dip_channels, device=device, on_row=_reporter(args.quiet),
-            log_every=args.log_every, journal=journal)
+        report = run_sweep(sweep, folder, device=device, progress=False if args.quiet else None,
+                           echo=(lambda _: None) if args.quiet else print,
+                           before_writing=lambda: lock.append(open_sweep_folder(folder, typed)))
+    except BatchFailed as err:
+        raise RunError(f"{err}; the other fits are journalled in {folder}: fix the cause and "
+                       "run the same command again") from err
     except KeyboardInterrupt as stop:
-        print(f"dipspec: interrupted; {len(journal)} finished fits are kept in {journal.path}: "
-              "run the same command again to continue", file=sys.stderr)
+        kept = len(SweepStore(folder).done(sweep.fits))
+        print(f"dipspec: interrupted; {kept} finished fits are kept in {folder}: run the same "
+              "command again to continue", file=sys.stderr)
         return interrupt_exit_code(stop)
-    wall = round(time.perf_counter() - started, 1)
-    info["wall_time_s"] = round(wall + journal.reused_seconds, 1)  # fits of earlier runs too
-    if journal.reused:
-        info["resumed"] = f"{journal.reused} of {len(rows)} fits read from the journal"
+    finally:
+        for fd in lock:
+            if fd is not None:
+                os.close(fd)
+    rows = architecture_rows(report.table)  # in the old table's order: image, seed, model
+    rank = rows["architecture"].map({name: i for i, name in enumerate(architectures)})
+    rows = rows.assign(rank=rank).sort_values(["image", "seed", "rank"], kind="stable")
+    rows = rows.drop(columns="rank").reset_index(drop=True)
+    info["wall_time_s"] = round(float(rows["wall_time_s"].sum()), 1)
+    if report.reused:
+        info["resumed"] = f"{report.reused} of {report.total} fits read from the journal"
     write = chakrabarty.update_table if args.update else chakrabarty.write_table
     paths = write(rows, args.out, info)
-    journal.remove()
-    print(f"{len(rows)} fits in {wall:.0f} s; table in {paths['md'].resolve()}")
+    print(f"{len(rows)} fits ({report.ran} run now in {report.wall_time_s:.0f} s); table in "
+          f"{paths['md'].resolve()}; each fit's history in {folder / 'histories'}")
     return 0
-
-
-def _reporter(quiet: bool):
-    def report(row: dict) -> None:
-        if not quiet:
-            print(f"{row['image']:>22} {row['architecture']:>16} seed {row['seed']}: "
-                  f"{row['psnr']:.2f} dB at {row['best_iteration']} ({row['wall_time_s']:.0f} s)",
-                  flush=True)
-    return report

@@ -55,22 +55,24 @@ def _progress(iterations: int, progress: bool, setup: Setup):
 def fit_model(task: tasks.Task, model: nn.Module, setup: Setup, *, iterations: int | None = None,
               input_kind: str = "fourier", auto_stop: bool = False, progress: bool = True,
               callbacks: Iterable[Callable[[dict], bool | None]] = (),
-              metrics_every: int | None = None) -> FitResult:
-    """:func:`dipspec.fit` with the setup's iterations, seed, device and metric cadence."""
+              metrics_every: int | None = None, keep_outputs: Sequence[int] = ()) -> FitResult:
+    """:func:`dipspec.fit` with the setup's iterations, seed, device and metric cadence
+    (``keep_outputs``: the iterations whose outputs the result keeps, as in ``fit``)."""
     iterations = iterations or setup.iterations
     extra, bar, own = _progress(iterations, progress, setup)
     try:
         return fit(task, model=model, iterations=iterations, seed=setup.seed,
                    device=setup.device, preset=setup.preset, input_kind=input_kind,
                    metrics_every=setup.metrics_every if metrics_every is None else metrics_every,
-                   auto_stop=auto_stop, callbacks=[*callbacks, *extra], progress=own)
+                   auto_stop=auto_stop, callbacks=[*callbacks, *extra], progress=own,
+                   keep_outputs=keep_outputs)
     finally:
         if bar is not None:
             bar.close()
 
 
 def fit_together(task_list: Sequence[tasks.Task], models: Sequence[nn.Module], setup: Setup, *,
-                 progress: bool = True) -> list[FitResult]:
+                 progress: bool = True, keep_outputs: Sequence[int] = ()) -> list[FitResult]:
     """Fit ``models[k]`` to ``task_list[k]`` side by side with :func:`dipspec.fit_many`.
 
     The models share an architecture (λ and σ may differ); tasks of different sizes run in
@@ -78,7 +80,8 @@ def fit_together(task_list: Sequence[tasks.Task], models: Sequence[nn.Module], s
     rounding. One model is a plain fit.
     """
     if len(models) == 1:
-        return [fit_model(task_list[0], models[0], setup, progress=progress)]
+        return [fit_model(task_list[0], models[0], setup, progress=progress,
+                          keep_outputs=keep_outputs)]
     shapes = {(task.output_size, tuple(task.observation.shape)) for task in task_list}
     if len(shapes) > 1:  # fit_many needs one size: batch each size apart
         groups: dict[tuple, list[int]] = {}
@@ -87,7 +90,7 @@ def fit_together(task_list: Sequence[tasks.Task], models: Sequence[nn.Module], s
         results: list[FitResult | None] = [None] * len(task_list)
         for members in groups.values():
             fitted = fit_together([task_list[k] for k in members], [models[k] for k in members],
-                                  setup, progress=progress)
+                                  setup, progress=progress, keep_outputs=keep_outputs)
             for k, result in zip(members, fitted, strict=True):
                 results[k] = result
         return results
@@ -95,7 +98,8 @@ def fit_together(task_list: Sequence[tasks.Task], models: Sequence[nn.Module], s
     try:
         return fit_many(list(task_list), list(models), iterations=setup.iterations,
                         seeds=setup.seed, device=setup.device, preset=setup.preset,
-                        metrics_every=setup.metrics_every, callbacks=extra, progress=own)
+                        metrics_every=setup.metrics_every, callbacks=extra, progress=own,
+                        keep_outputs=keep_outputs)
     finally:
         if bar is not None:
             bar.close()
@@ -141,20 +145,24 @@ def sigma_sweep_lambda(setup: Setup, lipschitz_lambda: float | str | None) -> fl
     return lipschitz_lambda
 
 
-def _denoising_fits(setup: Setup, lambdas: Sequence[float | None],
-                    progress: bool) -> list[dict[str, FitResult]]:
+def _denoising_fits(setup: Setup, lambdas: Sequence[float | None], progress: bool,
+                    keep_outputs: Sequence[int] = ()) -> list[dict[str, FitResult]]:
     """For each λ (``None``: plain DIP), the decoder on every setup image, all side by side."""
     denoise = [denoising_task(name, setup) for name in setup.images]
     pairs = [(task, lam) for lam in lambdas for task in denoise]
     models = [make_model("decoder", setup, task.channels, lipschitz_lambda=lam)
               for task, lam in pairs]
-    results = iter(fit_together([task for task, _ in pairs], models, setup, progress=progress))
+    results = iter(fit_together([task for task, _ in pairs], models, setup, progress=progress,
+                                keep_outputs=keep_outputs))
     return [{name: next(results) for name in setup.images} for _ in lambdas]
 
 
-def plain_dip(setup: Setup, progress: bool = True) -> dict[str, FitResult]:
-    """Plain DIP (the decoder without control) on the denoising task of each setup image."""
-    return _denoising_fits(setup, [None], progress)[0]
+def plain_dip(setup: Setup, progress: bool = True,
+              keep_outputs: Sequence[int] = ()) -> dict[str, FitResult]:
+    """Plain DIP (the decoder without control) on the denoising task of each setup image;
+    ``keep_outputs``: iterations whose outputs each result keeps (the iteration scrubber's,
+    :func:`dipspec.fitting.log_spaced_iterations`)."""
+    return _denoising_fits(setup, [None], progress, keep_outputs)[0]
 
 
 def controlled(setup: Setup, lipschitz_lambda: float | None = None,

@@ -15,8 +15,9 @@ The folder is ``fitting`` rather than ``fit`` so that ``dipspec.fit`` stays the 
 from .api import fit, fit_many, resume
 from .engine import Settings
 from .interrupts import FitDiverged, FitInterrupted, request_interrupt
-from .result import FBC_COLUMNS, METRIC_COLUMNS, FitResult
+from .result import FBC_COLUMNS, METRIC_COLUMNS, FitResult, log_spaced_iterations
 from .single import padded_size
 
 __all__ = ["FBC_COLUMNS", "METRIC_COLUMNS", "FitDiverged", "FitInterrupted", "FitResult",
-           "Settings", "fit", "fit_many", "padded_size", "request_interrupt", "resume"]
+           "Settings", "fit", "fit_many", "log_spaced_iterations", "padded_size",
+           "request_interrupt", "resume"]

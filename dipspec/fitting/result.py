@@ -10,10 +10,31 @@ from torch import Tensor, nn
 
 from ..tasks import Task
 
-__all__ = ["FBC_COLUMNS", "METRIC_COLUMNS", "FitResult"]
+__all__ = ["FBC_COLUMNS", "METRIC_COLUMNS", "FitResult", "log_spaced_iterations"]
 
 FBC_COLUMNS = tuple(f"fbc_{k}" for k in range(1, 6))
 METRIC_COLUMNS = (*FBC_COLUMNS, "blurriness", "sharpness", "ratio")
+
+
+def log_spaced_iterations(iterations: int, count: int = 40) -> list[int]:
+    """About ``count`` iterations of a run of ``iterations``, log-spaced: 0, the last, and dense
+    early, where the low frequencies arrive. For ``fit(..., keep_outputs=...)``: the outputs
+    the iteration scrubber shows, without keeping every iterate.
+
+    Examples
+    --------
+    >>> log_spaced_iterations(3000, 8)
+    [0, 1, 3, 10, 31, 97, 304, 956, 2999]
+    """
+    if iterations < 1 or count < 1:
+        raise ValueError(f"iterations and count must be >= 1, got {iterations} and {count}")
+    last = iterations - 1
+    if last == 0:
+        return [0]
+    kept = {0, last}
+    for k in range(count):
+        kept.add(round(last ** (k / max(count - 1, 1))))
+    return sorted(kept)
 
 
 @dataclass

@@ -7,6 +7,7 @@
   objects (`StopRule` in `stop_base`; ES-WMV / ES-EMV in `variance_rules`; `RatioPlateau` in
   `ratio_rules`; the oracle), with `make_stop_rule` and the offline `stop_iteration`.
 - `quality`: full-reference PSNR and SSIM.
+- `spectrum`: the centred log-magnitude spectrum (the iteration scrubber's panels).
 
 The private cores (``_fbc``, ``_blurriness``, ``_mlv_sharpness``, ``_psnr`` …) skip the checks,
 so the training loop may call them every iteration.
@@ -19,6 +20,7 @@ from .grey import to_grey
 from .noise_rules import Discrepancy
 from .quality import psnr, ssim
 from .ratio_rules import RatioPlateau
+from .spectrum import log_spectrum
 from .stop_base import StopRule
 from .stop_rules import (
     STOP_RULES,
@@ -46,6 +48,7 @@ __all__ = [
     "blurriness",
     "fbc",
     "first_stop_iteration",
+    "log_spectrum",
     "make_stop_rule",
     "mlv_sharpness",
     "psnr",

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +48,37 @@ RUN_COLOURS = ("#8c4a17", "#d9472b", "#f0a07a", "#6b6b6b", "#1f4e9c")
 METHOD_COLOURS = ("#d9472b", "#3b1f0b", "#9c5b2a", "#f0a07a")
 
 
+#: The house style every figure function applies (:func:`projector` enlarges the text).
+_STYLE = {"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
+          "axes.grid": True, "grid.alpha": 0.3, "font.size": 9, "legend.frameon": False}
+#: Text sizes for a projector: 12 pt and up at the figure's size (the explorers' plots).
+PROJECTOR_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
+                   "xtick.labelsize": 12, "ytick.labelsize": 12, "legend.fontsize": 12}
+
+
 def _plt():
     # Without a display matplotlib picks Agg by itself; in Jupyter the inline backend.
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"figure.dpi": 100, "axes.spines.top": False,
-                         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
-                         "font.size": 9, "legend.frameon": False})
+    plt.rcParams.update(_STYLE)
     return plt
+
+
+@contextmanager
+def projector():
+    """Draw with :data:`PROJECTOR_STYLE` inside the block (matplotlib's settings and the house
+    style are restored after it): what the notebooks' explorers use, so a class can read every
+    label."""
+    import matplotlib.pyplot as plt
+
+    saved = dict(_STYLE)
+    with plt.rc_context():
+        _STYLE.update(PROJECTOR_STYLE)
+        try:
+            yield
+        finally:
+            _STYLE.clear()
+            _STYLE.update(saved)
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -110,7 +134,7 @@ def plot_fbc(result, ax=None, mark: int | None = None, title: str | None = None,
     ax.set_ylabel("FBC")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=7, ncol=1, loc="lower right")
+    ax.legend(fontsize=_STYLE.get("legend.fontsize", 7), ncol=1, loc="lower right")
     return ax
 
 

@@ -66,7 +66,7 @@ class SweepReport:
         return "\n".join(lines)
 
 
-def run_sweep(spec: str | Path, out: str | Path, *, engine: str = "local",
+def run_sweep(spec: str | Path | Sweep, out: str | Path, *, engine: str = "local",
               address: str | None = None, device: str | torch.device = "auto",
               progress: bool | None = None, dry_run: bool = False,
               only: Mapping[str, Sequence[str]] | None = None,
@@ -76,8 +76,9 @@ def run_sweep(spec: str | Path, out: str | Path, *, engine: str = "local",
 
     Parameters
     ----------
-    spec : path or str
-        A ``.toml`` / ``.yaml`` spec, or a shipped spec's name (``"architectures"``).
+    spec : path, str or Sweep
+        A ``.toml`` / ``.yaml`` spec, a shipped spec's name (``"architectures"``), or a spec
+        already read with :func:`~dipspec.experiments.sweep.spec.load_spec`.
     out : path
         The sweep's folder: journal, histories, table and provenance
         (:mod:`~dipspec.experiments.sweep.store`). Reused by the next run of the same or a
@@ -112,7 +113,7 @@ def run_sweep(spec: str | Path, out: str | Path, *, engine: str = "local",
     """
     runner = make_engine(engine, address, device)
     try:
-        sweep = load_spec(spec, runner.device_type)
+        sweep = spec if isinstance(spec, Sweep) else load_spec(spec, runner.device_type)
         if only:
             sweep = select(sweep, only)
         store = SweepStore(out)
@@ -192,7 +193,8 @@ def _provenance(sweep: Sweep, runner, store: SweepStore) -> tuple[dict, dict]:
         ray_version = None
     info = {"name": sweep.name, "spec": str(sweep.path.resolve()),
             "spec_sha256": hashlib.sha256(sweep.text.encode()).hexdigest(),
-            "spec_text": sweep.text, "fits": len(sweep.fits), "history_format": store.format,
+            "spec_text": sweep.text, **({"spec_as_run": sweep.edited} if sweep.edited else {}),
+            "fits": len(sweep.fits), "history_format": store.format,
             "key": "a fit's full configuration (every key, defaults filled in) and its "
                    "image's digest"}
     run = {"engine": runner.describe(), "commit": commit(), "torch": torch.__version__,

@@ -16,10 +16,11 @@ entry (``configs[2]``, or the grid values of a grid's configuration).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -67,6 +68,8 @@ class Sweep:
     fits: list[Fit]
     images: dict[str, torch.Tensor] = field(repr=False)
     duplicates: int = 0
+    #: The spec as run when ``load_spec(..., edit=)`` changed it (``None``: as written).
+    edited: dict | None = None
 
 
 def shipped_spec(name: str) -> Path | None:
@@ -169,7 +172,8 @@ def _entries(path: Path, data: dict) -> list[tuple[str, dict]]:
     return entries
 
 
-def load_spec(path: str | Path, device_type: str = "cpu") -> Sweep:
+def load_spec(path: str | Path, device_type: str = "cpu",
+              edit: Callable[[dict], dict] | None = None) -> Sweep:
     """Read, expand and check a spec, and load every image it names.
 
     Parameters
@@ -179,6 +183,10 @@ def load_spec(path: str | Path, device_type: str = "cpu") -> Sweep:
         (``"architectures"``).
     device_type : {"cpu", "cuda"}
         Where the fits will run; resolves ``preset = "auto"``.
+    edit : callable, optional
+        Given a copy of the parsed spec (its sections as dicts), returns the spec to run — how
+        ``dipspec table architectures`` applies its options to the shipped spec. The edited
+        spec is checked like a written one and kept in :attr:`Sweep.edited` (provenance).
 
     Raises
     ------
@@ -198,6 +206,9 @@ def load_spec(path: str | Path, device_type: str = "cpu") -> Sweep:
     [0, 1]
     """
     path, data, text = read_spec(path)
+    edited = None
+    if edit is not None:
+        data = edited = edit(copy.deepcopy(data))
     name, max_batch = _options(path, data)
     images: dict[str, torch.Tensor] = {}
     fits, seen = [], set()
@@ -217,7 +228,7 @@ def load_spec(path: str | Path, device_type: str = "cpu") -> Sweep:
         if fit.fit_id not in seen:
             seen.add(fit.fit_id)
             fits.append(fit)
-    return Sweep(path, name, text, max_batch, fits, images, len(entries) - len(fits))
+    return Sweep(path, name, text, max_batch, fits, images, len(entries) - len(fits), edited)
 
 
 def select(sweep: Sweep, only: Mapping[str, Sequence[str]]) -> Sweep:
