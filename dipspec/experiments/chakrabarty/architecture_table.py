@@ -6,7 +6,7 @@ and the findings read from its rows (:func:`best_is`, :func:`beats`, :func:`gain
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -59,8 +59,7 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
                        iterations: Mapping[str, int] | int = 2000,
                        architectures: Sequence[str] = ARCHITECTURES, sigma: float = 25 / 255,
                        dip_channels: int = 128, device: str | torch.device = "cpu",
-                       on_row: Callable[[dict], None] | None = None,
-                       log_every: int = 1, journal=None) -> pd.DataFrame:
+                       log_every: int = 1) -> pd.DataFrame:
     """Oracle denoising PSNR of each architecture, image and seed (Chakrabarty & Maji's table).
 
     The noise of image ``i`` and seed ``s`` is drawn with seed ``s`` and is the same for every
@@ -68,10 +67,8 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
     over the trajectory, against the clean image, read every ``log_every`` iterations (1: every
     iterate; more skips ReLUNet's whole-image pass on the other steps, several times cheaper).
     Plain DIP: no backtracking, no λ or σ control; Adam with :data:`LEARNING_RATES`.
-
-    ``journal`` (a :class:`~dipspec.experiments.chakrabarty.FitJournal`) keeps every finished
-    fit: a fit it already holds with the same settings is not run again, so a table stopped by
-    Ctrl-C, SIGTERM or a crash resumes where it stopped. ``on_row`` sees the new fits only.
+    (``dipspec table architectures`` runs the same fits, resumably, as the shipped sweep spec
+    ``architectures``.)
 
     Returns
     -------
@@ -88,20 +85,10 @@ def architecture_table(images: Mapping[str, Tensor], seeds: Sequence[int] = (0, 
             for arch in architectures:
                 its = iterations if isinstance(iterations, int) else iterations[arch]
                 lr = LEARNING_RATES.get(arch, 1e-3)
-                settings = dict(image=name, shape=list(clean.shape), architecture=arch,
-                                seed=seed, iterations=its, lr=lr, sigma=sigma,
-                                dip_channels=dip_channels if arch == "DIP" else None,
-                                log_every=log_every, device=run_device.type)
-                row = None if journal is None else journal.get(settings)
-                if row is None:
-                    row = _table_fit(task, arch, its, lr, seed, dip_channels, run_device,
-                                     log_every)
-                    row = dict(image=name, architecture=arch, seed=seed, iterations=its,
-                               lr=lr, noisy_psnr=noisy, **row)
-                    if journal is not None:
-                        journal.add(settings, row)
-                    if on_row is not None:
-                        on_row(row)
+                row = _table_fit(task, arch, its, lr, seed, dip_channels, run_device,
+                                 log_every)
+                row = dict(image=name, architecture=arch, seed=seed, iterations=its, lr=lr,
+                           noisy_psnr=noisy, **row)
                 rows.append(row)
     columns = ["image", "architecture", "seed", "iterations", "lr", "psnr", "best_iteration",
                "noisy_psnr", "wall_time_s"]

@@ -183,11 +183,10 @@ def _run_description(provenance: Mapping) -> str:
 
 
 class FitJournal:
-    """The finished fits of a table, one JSON line each (``{"fit": settings, "row": row}``),
+    """The finished fits of a study, one JSON line each (``{"fit": settings, "row": row}``),
     appended and synced to disk as each fit ends, so no finished fit is lost to Ctrl-C, SIGTERM
-    or a crash. :func:`architecture_table` skips a fit the journal holds with the same settings
-    (image and its size, architecture, seed, iterations, learning rate, σ, width, oracle
-    reading, device type); a fit whose settings changed runs again.
+    or a crash. Its readers (the sweeps, the ladder, the recorded studies) skip a fit the
+    journal holds with exactly the same settings; a fit whose settings changed runs again.
 
     A line cut short by a crash is dropped when the journal is opened.
 
@@ -204,7 +203,6 @@ class FitJournal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._rows: dict[str, dict] = {}
-        self.reused, self.reused_seconds = 0, 0.0
         if not self.path.is_file():
             return
         text = self.path.read_bytes()
@@ -229,9 +227,6 @@ class FitJournal:
     def get(self, fit: Mapping) -> dict | None:
         """The row of a finished fit with exactly these settings, or ``None``."""
         row = self._rows.get(self._key(fit))
-        if row is not None:
-            self.reused += 1
-            self.reused_seconds += float(row.get("wall_time_s") or 0.0)
         return None if row is None else dict(row)
 
     def add(self, fit: Mapping, row: Mapping) -> None:
@@ -261,10 +256,6 @@ class FitJournal:
     def rows(self) -> list[dict]:
         """Every finished fit's row, in the order they were journalled (last of a key)."""
         return [dict(row) for row in self._rows.values()]
-
-    def remove(self) -> None:
-        """Delete the journal (once the table it fed is written)."""
-        self.path.unlink(missing_ok=True)
 
 
 def machine() -> str:

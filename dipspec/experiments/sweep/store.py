@@ -75,7 +75,6 @@ class SweepStore:
             row = self.journal.get(fit.key)
             if row is not None and counts.get(row.get("batch_id"), 0) >= row.get("batch", 1):
                 done.add(fit.fit_id)
-        self.journal.reused = self.journal.reused_seconds = 0  # get() counted these reads
         return done
 
     def record(self, batch: Batch, results: Sequence[Mapping]) -> None:
@@ -102,7 +101,6 @@ class SweepStore:
             row = self.journal.get(fit.key)
             if row is not None:
                 rows.append(table_row(fit, row))
-        self.journal.reused = self.journal.reused_seconds = 0
         return pd.DataFrame(rows, columns=table_columns(fits[0]) if fits else None)
 
     def write_table(self, table: pd.DataFrame) -> Path:
