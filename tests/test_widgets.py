@@ -185,9 +185,16 @@ def test_projector_style_text_is_12_pt_and_restored(setup, task):
         plots.plot_fbc(result, ax=ax, title="FBC")
         sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
                  if getattr(t, "get_text", lambda: "")()]
-    assert sizes and min(sizes) >= 12
+        seen = []  # another thread (the notebook's own figures) keeps the house style
+        other = threading.Thread(target=lambda: seen.append(plots._style.get()["font.size"]))
+        other.start()
+        other.join()
+    assert sizes and min(sizes) >= 12 and seen == [9]
     fig, (ax,) = plots._panels(1)
     assert plots._STYLE["font.size"] == 9 and "legend.fontsize" not in plots._STYLE
+    import matplotlib
+
+    assert matplotlib.rcParams["font.size"] == 9  # the house style again after the block
 
 
 def flat_ratio_fit(length: int = 600) -> FitResult:

@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +55,16 @@ _STYLE = {"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": Fals
 #: Text sizes for a projector: 12 pt and up at the figure's size (the explorers' plots).
 PROJECTOR_STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
                    "xtick.labelsize": 12, "ytick.labelsize": 12, "legend.fontsize": 12}
+# The style in force where a figure is drawn: per thread (an explorer draws in its worker
+# thread while the notebook's own figures keep the house style).
+_style: ContextVar[dict] = ContextVar("dipspec_plot_style", default=_STYLE)
 
 
 def _plt():
     # Without a display matplotlib picks Agg by itself; in Jupyter the inline backend.
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update(_STYLE)
+    plt.rcParams.update(_style.get())
     return plt
 
 
@@ -71,14 +75,12 @@ def projector():
     label."""
     import matplotlib.pyplot as plt
 
-    saved = dict(_STYLE)
     with plt.rc_context():
-        _STYLE.update(PROJECTOR_STYLE)
+        token = _style.set({**_STYLE, **PROJECTOR_STYLE})
         try:
             yield
         finally:
-            _STYLE.clear()
-            _STYLE.update(saved)
+            _style.reset(token)
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -134,7 +136,7 @@ def plot_fbc(result, ax=None, mark: int | None = None, title: str | None = None,
     ax.set_ylabel("FBC")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=_STYLE.get("legend.fontsize", 7), ncol=1, loc="lower right")
+    ax.legend(fontsize=_style.get().get("legend.fontsize", 7), ncol=1, loc="lower right")
     return ax
 
 
