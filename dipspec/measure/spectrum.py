@@ -31,9 +31,9 @@ def log_spectrum(image: Tensor) -> Tensor:
     Examples
     --------
     >>> flat = torch.full((1, 1, 4, 4), 0.5)
-    >>> spectrum = log_spectrum(flat)          # only the mean: one bright centre pixel
+    >>> spectrum = log_spectrum(flat)          # only the mean (16 × 0.5): log(1 + 8) at the centre
     >>> round(float(spectrum[0, 2, 2]), 4), float(spectrum.sum() - spectrum[0, 2, 2])
-    (2.0794, 0.0)
+    (2.1972, 0.0)
     """
     grey = to_grey(image)[:, 0]
     spectrum = torch.fft.fftshift(torch.fft.fft2(grey), dim=(-2, -1))
