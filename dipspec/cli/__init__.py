@@ -1,6 +1,6 @@
 """The ``dipspec`` command line: ``run`` (restore one image), ``resume`` (continue a stopped
-run), ``table`` (Chakrabarty & Maji's architecture table) and ``sweep`` (a spec's fits,
-batched, resumable, here or on Ray).
+run), ``table`` (Chakrabarty & Maji's architecture table), ``sweep`` (a spec's fits,
+batched, resumable, here or on Ray) and ``teach`` (the Voilà lesson).
 
 - :mod:`~dipspec.cli.main` parses, dispatches and turns every failure into one line;
   :mod:`~dipspec.cli.parser` holds the flags, :mod:`~dipspec.cli.errors` the exit codes.
@@ -11,6 +11,7 @@ batched, resumable, here or on Ray).
 - :mod:`~dipspec.cli.table` runs the architecture table with a journal of finished fits.
 - :mod:`~dipspec.cli.sweep` runs a sweep (:mod:`dipspec.experiments.sweep`) into a folder
   it locks and marks as a sweep's.
+- :mod:`~dipspec.cli.teach` serves the Voilà lesson, or precomputes the grid it opens on.
 """
 
 from .main import main

@@ -33,6 +33,9 @@ def _command(name: str):
     if name == "sweep":
         from .sweep import sweep_command
         return sweep_command
+    if name == "teach":
+        from .teach import teach_command
+        return teach_command
     from .table import table_command
     return table_command
 

@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _resume_parser(sub)
     _table_parser(sub)
     _sweep_parser(sub)
+    _teach_parser(sub)
     return parser
 
 
@@ -293,3 +294,33 @@ def _sweep_parser(sub) -> None:
                        help="check the spec and print the batches still to run; run nothing")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     _debug(sweep)
+
+
+def _teach_parser(sub) -> None:
+    teach = sub.add_parser(
+        "teach", help="open the Voilà lesson on spectral bias (notebooks/teach.ipynb)",
+        description="Serve the one-page lesson on 127.0.0.1 with Voilà: no code, explorers "
+                    "over a precomputed grid (instant), off-grid values fitted in the "
+                    "background. --precompute makes the grid instead.")
+    teach.add_argument("--port", type=_whole(1, " (port)", 65535), default=8866,
+                       help="port of the lesson (default 8866)")
+    teach.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    teach.add_argument("--grid", default=None,
+                       help="the grid file (.npz) to open or make (default: the committed "
+                            "results/teach/grid.npz)")
+    teach.add_argument("--precompute", action="store_true",
+                       help="fit the grid (plain DIP and the preset's λ triple × bilinear and "
+                            "Gaussian σ 0 / 0.5 / 1; a few minutes at quick) and write --grid")
+    teach.add_argument("--preset", default="quick", choices=("quick", "paper", "wide", "auto"),
+                       help="--precompute: the scale (default quick)")
+    teach.add_argument("--images", nargs="+", default=["camera"],
+                       help="--precompute: images of the grid (default camera)")
+    teach.add_argument("--iterations", type=_whole(1), default=None,
+                       help="--precompute: iterations of each fit (default: the preset's "
+                            "figure default, 2000 at quick)")
+    teach.add_argument("--seed", type=_whole(0), default=0, help="--precompute: seed (0)")
+    teach.add_argument("--device", default="cpu", help="--precompute: cpu or cuda (cpu)")
+    teach.add_argument("--threads", type=_whole(1), default=None,
+                       help="--precompute: CPU threads for torch (default: torch's choice)")
+    teach.add_argument("--quiet", action="store_true", help="--precompute: no progress bar")
+    _debug(teach)

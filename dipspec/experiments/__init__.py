@@ -11,7 +11,9 @@ Shi et al. (notebooks 00–06), by concept:
 - :mod:`~dipspec.experiments.setup`: figure defaults, :class:`Setup`, images, tasks, networks;
 - :mod:`~dipspec.experiments.runs`: fits, side-by-side fits and sweeps;
 - :mod:`~dipspec.experiments.readouts`: peaks, FBC bands, summary, PSNR and stop tables;
-- :mod:`~dipspec.experiments.findings`: the notebooks' named booleans and :func:`report`.
+- :mod:`~dipspec.experiments.findings`: the notebooks' named booleans and :func:`report`;
+- :mod:`~dipspec.experiments.grid`: a precomputed, saved image × λ × upsampling × σ grid for
+  the explorers and the Voilà lesson.
 
 Chakrabarty & Maji (notebooks 07–11) live in :mod:`dipspec.experiments.chakrabarty`.
 
@@ -26,10 +28,12 @@ Examples
 (64, (1.0, 1.2, 2.0), 2000)
 """
 
-from . import findings, readouts, runs, setup
+from . import findings, grid, readouts, runs, setup  # noqa: F401 - grid: experiments.grid
 from .findings import *  # noqa: F403
+from .grid import Grid, GridKey, load_grid, precompute_grid  # noqa: F401 - in __all__
 from .readouts import *  # noqa: F403
 from .runs import *  # noqa: F403
 from .setup import *  # noqa: F403
 
-__all__ = sorted([*findings.__all__, *readouts.__all__, *runs.__all__, *setup.__all__])
+__all__ = sorted(["Grid", "GridKey", "load_grid", "precompute_grid", *findings.__all__,
+                  *readouts.__all__, *runs.__all__, *setup.__all__])

@@ -88,8 +88,9 @@ class Explorer:
         self.fitted = w.HTML(value="")
         self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.status = w.HTML(value=hint)
-        self.widget = w.VBox([w.HBox(list(controls.values())), self.fitted, self.progress,
-                              self.image, self.status])
+        # controls wrap onto further lines rather than squeezing a slider's track to nothing
+        row = w.HBox(list(controls.values()), layout=w.Layout(flex_flow="row wrap"))
+        self.widget = w.VBox([row, self.fitted, self.progress, self.image, self.status])
         for control in controls.values():
             control.observe(self._changed, names="value")
         self.redraw()

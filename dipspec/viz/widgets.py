@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from .. import experiments
+from ..experiments.grid import Grid, GridKey, describe
 from ..fitting import FitResult
 from ..measure import log_spectrum
 from ..nn import UPSAMPLE_MODES
@@ -18,8 +19,8 @@ from ..tasks import Task
 from . import plots
 from .explorer import DEBOUNCE_S, Explorer, sortable
 
-__all__ = ["Explorer", "iteration_explorer", "lambda_explorer", "stopping_explorer",
-           "upsampling_explorer"]
+__all__ = ["Explorer", "grid_explorer", "iteration_explorer", "lambda_explorer",
+           "stopping_explorer", "upsampling_explorer"]
 
 #: Colours of the other settings fitted (one each, named in the legend); the current is black.
 _OTHER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -61,22 +62,30 @@ def _gap_words(peak_db: float, final_db: float) -> str:
     return "at the peak" if gap <= 0 else f"{gap:.2f} dB below the peak"
 
 
-def _sweep_figure(explorer: Explorer, current, label_of: Callable[[object], str], smooth: int):
-    """PSNR of every cached fit (each named, the current one in black) beside the current FBC
-    bands; legends beside the panels, never over the curves."""
+def _sweep_figure(explorer: Explorer, current, label_of: Callable[[object], str], smooth: int,
+                  shown: Mapping | None = None, with_output: bool = False):
+    """PSNR of the cached fits (``shown``, default all; each named, the current one in black)
+    beside the current FBC bands, after the current output with ``with_output``; legends
+    below the panels, never over the curves."""
     result = explorer.results.get(current)
     if result is None:
         return None, "move a control to fit"
     label = label_of(current)
-    fig, (left, right) = plots._panels(2, width=4.6, height=3.4)
-    others = {label_of(key): r for key, r in sorted(explorer.results.items(),
-                                                   key=lambda kv: sortable(kv[0]))
+    fig, axes = plots._panels(3 if with_output else 2, width=4.6, height=3.4)
+    if with_output:
+        axes[0].imshow(plots.to_numpy_image(result.output), cmap="gray", vmin=0, vmax=1)
+        axes[0].set_title("output at the last iteration")
+        axes[0].set_axis_off()
+    left, right = axes[-2:]
+    shown = explorer.results if shown is None else shown
+    others = {label_of(key): r for key, r in sorted(shown.items(), key=lambda kv: sortable(kv[0]))
               if key != current}
     if others:
         colours = [_OTHER_COLOURS[i % len(_OTHER_COLOURS)] for i in range(len(others))]
         plots.plot_psnr(others, ax=left, colours=colours)
     plots.plot_psnr({f"{label} (shown)": result}, ax=left, colours=["#000000"])
-    left.set_title("PSNR of every setting fitted")
+    left.set_title("PSNR of every setting fitted" if shown is explorer.results
+                   else "PSNR beside its neighbours")
     left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     peak_it, peak_db = experiments.peak(result, smooth)
     plots.plot_fbc(result, ax=right, mark=peak_it, title=f"FBC ({label})")
@@ -194,6 +203,73 @@ def upsampling_explorer(task: Task, setup: experiments.Setup,
                     describe=label_of, results=cached,
                     make_fit=_fit_setting(task, setup, iterations, make_model),
                     background=background, debounce=debounce)
+
+
+def grid_explorer(grid: Grid, image: str | None = None, iterations: int | None = None, *,
+                  background: bool = True, debounce: float = DEBOUNCE_S) -> Explorer:
+    """Scrub a precomputed grid (:func:`dipspec.experiments.precompute_grid` or
+    :func:`~dipspec.experiments.load_grid`): image, λ, upsampling and σ.
+
+    A point of the grid redraws at once; any other is fitted in the background as the grid's
+    were (:meth:`Grid.fit`) and joins it. The sliders' ranges and steps follow the grid. The
+    plot shows the output, the PSNR of the current point beside its neighbours (the same image
+    with the other λ, and with the other upsampling and σ) and its FBC bands.
+
+    Parameters
+    ----------
+    grid : Grid
+    image : str, optional
+        The image shown first (default: the grid's first).
+    iterations : int, optional
+        Iterations of each refit off the grid (default: the grid's).
+    background, debounce
+        As in :class:`Explorer`.
+    """
+    import ipywidgets as w
+
+    images = grid.values("image")
+    if not images:
+        raise ValueError("the grid is empty; precompute it with at least one image")
+    wide = {"description_width": "initial"}
+    picture = w.Dropdown(options=images, value=image or images[0], description="image",
+                         style=wide)
+    lambdas, sigmas = grid.values("lipschitz_lambda"), grid.values("gaussian_sigma")
+    start = lambdas[len(lambdas) // 2]
+    low, high, step = _grid_range(lambdas, (0.0, 2.0, 0.1))
+    lam = _slider("Lipschitz bound λ per layer (0: plain DIP)", start, low, high, step)
+    modes = grid.values("upsample")
+    mode = w.Dropdown(options=list(dict.fromkeys([*modes, *UPSAMPLE_MODES])), value=modes[0],
+                      description="upsampling layer", style=wide)
+    low, high, step = _grid_range(sigmas, (0.0, 2.0, 0.1))
+    sigma = _slider("Gaussian kernel σ (px)", sigmas[len(sigmas) // 2] if sigmas else 0.5,
+                    low, high, step)
+    several = len(images) > 1
+
+    def key() -> GridKey:
+        sigma.disabled = mode.value != "gaussian"
+        return GridKey.of(picture.value, lam.value, mode.value, sigma.value)
+
+    def label_of(point: GridKey) -> str:
+        return describe(point, image=several)
+
+    def draw(explorer: Explorer):
+        current = key()
+        neighbours = {k: r for k, r in explorer.results.items() if k.image == current.image
+                      and ((k.upsample, k.gaussian_sigma) == (current.upsample,
+                                                               current.gaussian_sigma)
+                           or k.lipschitz_lambda == current.lipschitz_lambda)}
+        return _sweep_figure(explorer, current, label_of, grid.setup.smooth, shown=neighbours,
+                             with_output=True)
+
+    def make_fit(point: GridKey, callback) -> FitResult:
+        result = grid.fit(point, callbacks=[callback], iterations=iterations)
+        grid.results[point] = result
+        return result
+
+    return Explorer({"image": picture, "lipschitz_lambda": lam, "upsample_mode": mode,
+                     "gaussian_sigma": sigma}, draw, key=key, describe=label_of,
+                    make_fit=make_fit, results=grid.results, background=background,
+                    debounce=debounce)
 
 
 def stopping_explorer(results: Mapping[str, FitResult], smooth: int,
