@@ -116,6 +116,16 @@ def _image(page, index: int) -> str:
     return page.locator(".widget-image").nth(index).get_attribute("src") or ""
 
 
+def _image_digest(page, index: int) -> str:
+    """SHA-256 of the PNG an image widget shows (its blob URL differs from page to page)."""
+    return page.evaluate("""async (index) => {
+        const src = document.querySelectorAll('.widget-image')[index].src;
+        const bytes = await (await fetch(src)).arrayBuffer();
+        const digest = await crypto.subtle.digest('SHA-256', bytes);
+        return Array.from(new Uint8Array(digest), b => b.toString(16).padStart(2, '0')).join('');
+    }""", index)
+
+
 def _use_the_lesson(page) -> None:
     """Drag λ off the grid and the scrubber, as a person would; check what changed."""
     page.wait_for_function("document.querySelectorAll('.widget-image').length >= 3",
@@ -142,15 +152,24 @@ def _use_the_lesson(page) -> None:
 
 
 def test_the_lesson_in_jupyterlab(lesson, browser):
+    """Run All, use it, save; reopened without a kernel, the last figures are still there
+    (widget state saved, as the kit's JupyterLab default asks) and the saved outputs carry
+    them as PNGs for static viewers."""
     pytest.importorskip("jupyterlab")
+    # the user's setting, in this server's own settings folder (what dipspec's overrides.d
+    # file makes the default where it is pip-installed; an editable install does not place it)
+    settings = lesson / ".settings" / "@jupyter-widgets" / "jupyterlab-manager"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
     token, port = secrets.token_hex(16), _free_port()
     server, log = _serve([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
                           "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
                           f"--ServerApp.root_dir={lesson}"],
                          lesson, f"http://127.0.0.1:{port}/api/status?token={token}")
+    url = f"http://127.0.0.1:{port}/lab/tree/teach.ipynb?token={token}"
     try:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/teach.ipynb?token={token}")
+        page.goto(url)
         page.locator(".jp-RenderedMarkdown h1", has_text="Spectral bias, seen").wait_for(
             timeout=PATIENCE * 1000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
@@ -158,8 +177,23 @@ def test_the_lesson_in_jupyterlab(lesson, browser):
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         _use_the_lesson(page)
+        last = _image_digest(page, 2)
+        page.keyboard.press("Control+s")
+        page.wait_for_function("!document.querySelector('.jp-mod-dirty')", timeout=30_000)
+        page.get_by_role("menuitem", name="Kernel", exact=True).click()
+        page.get_by_role("menuitem", name="Shut Down Kernel", exact=True).click()
+        page.close()
+        reopened = browser.new_page(viewport={"width": 1600, "height": 1000})
+        reopened.goto(url)
+        reopened.wait_for_function("document.querySelectorAll('.widget-image').length >= 3",
+                                   timeout=PATIENCE * 1000)
+        assert reopened.get_by_text("model not found").count() == 0
+        assert _image_digest(reopened, 2) == last  # the figure of λ = 0.8, as left
     finally:
         _stop(server, log)
+    saved = json.loads((lesson / "teach.ipynb").read_text())
+    explorer_cell = next(c for c in saved["cells"] if "grid_explorer(" in "".join(c["source"]))
+    assert any("image/png" in out.get("data", {}) for out in explorer_cell["outputs"])
 
 
 def test_the_voila_lesson(lesson, browser):
