@@ -1,5 +1,7 @@
 """The resolution ladder (issue 14): journalled, resumable, and its ordering verdict."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -70,3 +72,33 @@ def test_a_rung_killed_mid_way_continues_from_its_checkpoint(tmp_path, monkeypat
         a = trajectories.load_trajectory(tmp_path / "whole" / name)
         b = trajectories.load_trajectory(tmp_path / "split" / name)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_the_report_tables_the_finished_fits_and_names_the_pending_rungs(tmp_path):
+    path = ladder.run_ladder(tmp_path / "run", images=["astronaut"], sizes=[64], width=4,
+                             progress=False, iterations={64: 6}, device="cpu")
+    verdict = ladder.write_report(path, tmp_path / "ladder", images=["astronaut", "camera"],
+                                  sizes=[64, 128])
+    assert sorted(p.name for p in tmp_path.glob("ladder.*")) == ["ladder.csv", "ladder.json",
+                                                               "ladder.md"]
+    table = ladder.read_ladder(tmp_path / "ladder.csv")
+    assert list(table["lambda"]) == ["1", "2", "3", "plain"]  # the paper's λ, then plain DIP
+    rows = ladder.ladder_rows(path).set_index("lambda")
+    assert (table.set_index("lambda")["final_psnr"]
+            - rows.loc[table["lambda"], "final_psnr"]).abs().max() <= 5e-4  # rounded to 0.001
+    info = json.loads((tmp_path / "ladder.json").read_text())["provenance"]
+    assert info["rungs_pending"] == ["camera 64²", "astronaut 128²", "camera 128²"]
+    assert info["fits"] == 4 and info["iterations_per_size"] == {"64": 6}
+    assert len(verdict) == 1 and verdict.loc[0, "image"] == "astronaut"
+    assert "## Does the paper's ordering hold?" in (tmp_path / "ladder.md").read_text()
+
+
+def test_the_ladder_command_reports_an_unreachable_image_in_one_line(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setenv("DIPSPEC_DATA_MIRROR", "")
+    monkeypatch.setenv("DIPSPEC_OFFLINE", "1")
+    code = ladder.main(["--out", str(tmp_path), "--images", "Peppers", "--sizes", "64",
+                        "--width", "4", "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("ladder: error: ")
+    assert not (tmp_path / "ladder.journal.jsonl").exists()

@@ -8,6 +8,11 @@ be read at any time from the finished fits. Run it as a module::
 
     python -m dipspec.experiments.ladder --out results/ladder          # every rung
     python -m dipspec.experiments.ladder --out results/ladder --sizes 64 --images Peppers
+    python -m dipspec.experiments.ladder --out results/ladder --report-only   # the table
+
+Each run ends by writing the table of the fits finished so far, ``results/ladder.{csv,md,json}``
+(:func:`write_report`: one row per fit, the ordering per rung, the rungs still pending), so a
+ladder that spans sessions is committed with honest provenance rather than not at all.
 
 The paper's ordering holds at a rung when λ = 1 peaks lowest (over-smooths), λ = 2 holds the best
 final PSNR, and λ = 3 decays (peak − final larger than λ = 2's); :func:`ordering` states this per
@@ -17,6 +22,7 @@ rung from the rows.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,10 +35,17 @@ from ..fitting import FitInterrupted
 from ..presets import resolve
 from .chakrabarty.tables import FitJournal
 from .setup import load
-from .trajectories import journal_rows, label, record_fits
+from .trajectories import (
+    journal_rows,
+    label,
+    markdown_table,
+    read_result_table,
+    record_fits,
+    write_texts,
+)
 
 __all__ = ["LADDER_IMAGES", "LADDER_LAMBDAS", "LADDER_SIZES", "ladder_rows", "ordering",
-           "run_ladder"]
+           "read_ladder", "run_ladder", "write_report"]
 
 #: Peppers and two more of the paper's denoising images: a smooth one and a textured one.
 LADDER_IMAGES = ("Peppers", "F16", "Baboon")
@@ -104,6 +117,55 @@ def ordering(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: The table's columns: the rung, the fit's setting and what it did (PSNR in dB).
+TABLE_COLUMNS = ["image", "size", "lambda", "iterations", "peak_psnr", "peak_iteration",
+                 "final_psnr", "decay_db", "smooth_peak_psnr", "smooth_final_psnr",
+                 "wall_time_s"]
+
+
+def write_report(journal_path: str | Path, stem: str | Path = "results/ladder",
+                 images: Sequence[str] = LADDER_IMAGES,
+                 sizes: Sequence[int] = tuple(LADDER_SIZES)) -> pd.DataFrame:
+    """``STEM.csv`` (one row per finished fit), ``STEM.md`` (the ordering per rung, then the
+    fits) and ``STEM.json`` (provenance, rungs done and pending, ordering, rows), each written
+    atomically; returns the ordering (:func:`ordering`)."""
+    rows = ladder_rows(journal_path)
+    order = {lam: k for k, lam in enumerate(("1", "2", "3", "plain"))}
+    table = (rows[TABLE_COLUMNS].assign(_o=rows["lambda"].map(order))
+             .sort_values(["size", "image", "_o"]).drop(columns="_o").round(3)
+             .reset_index(drop=True))
+    verdict = ordering(rows)
+    done = {(image, int(size)) for (image, size), rung in rows.groupby(["image", "size"])
+            if len(rung) == len(LADDER_LAMBDAS)}
+    pending = [f"{image} {size}²" for size in sizes for image in images
+               if (image, size) not in done]
+    info = {"fits": len(rows), "width": sorted(set(rows["width"])),
+            "seed": sorted(set(rows["seed"])), "noise_sigma": 25,
+            "iterations_per_size": {int(s): int(i) for s, i in
+                                    rows.groupby("size")["iterations"].max().items()},
+            "commits": sorted(set(rows["commit"])), "machines": sorted(set(rows["machine"])),
+            "rungs_pending": pending,
+            "command": "python -m dipspec.experiments.ladder --out results/ladder"}
+    texts = {
+        ".csv": table.to_csv(index=False),
+        ".md": ("# The resolution ladder (issue 14)\n\n" + "\n".join(
+            f"- {k}: {v}" for k, v in info.items()) + "\n\n## Does the paper's ordering hold?"
+            "\n\nλ = 1 peaks lowest (over-smooths), λ = 2 ends best of the three λ, λ = 3 "
+            "decays more than λ = 2.\n\n" + markdown_table(verdict)
+            + "\n## Fits\n\n" + markdown_table(table)),
+        ".json": json.dumps({"provenance": info, "ordering": verdict.to_dict("records"),
+                             "rows": table.to_dict("records")}, indent=1, default=str) + "\n",
+    }
+    write_texts(stem, texts)
+    return verdict
+
+
+def read_ladder(path: str | Path = "ladder") -> pd.DataFrame:
+    """The ladder's table (one row per fit, λ as text): a CSV path, or the stem of the
+    committed table in ``results/``."""
+    return read_result_table(path, "python -m dipspec.experiments.ladder")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the resolution ladder of issue 14")
     parser.add_argument("--out", default="results/ladder")
@@ -113,8 +175,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--table", default="results/ladder",
+                        help="where the table of the finished fits goes (STEM.csv/.md/.json)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the table from the journal; fit nothing")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    journal = Path(args.out) / "ladder.journal.jsonl"
+    if args.report_only:
+        if not journal.is_file():
+            parser.error(f"no ladder journal at {journal}; run the ladder first")
+        print(write_report(journal, args.table, args.images, args.sizes).to_string(index=False))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     data.paper_registry()  # fail early on a broken install
@@ -123,12 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                           precision=args.precision, device=args.device,
                           progress=not args.quiet)
     except (FitInterrupted, KeyboardInterrupt):
-        print(f"interrupted: finished fits are kept in {Path(args.out)}/ladder.journal.jsonl; "
-              "run the same command to continue", file=sys.stderr)
+        print(f"interrupted: finished fits are kept in {journal}; run the same command to "
+              "continue", file=sys.stderr)
         return 130
-    rows = ladder_rows(path)
-    print(rows.drop(columns=["commit", "machine"], errors="ignore").to_string(index=False))
-    print(ordering(rows).to_string(index=False))
+    except (OSError, ValueError) as err:  # e.g. a paper image that cannot be had
+        print(f"ladder: error: {err}", file=sys.stderr)
+        return 2
+    print(write_report(path, args.table, args.images, args.sizes).to_string(index=False))
     return 0
 
 

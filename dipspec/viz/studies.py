@@ -1,4 +1,5 @@
-"""The figures of the studies (notebooks 12 and 13): λ robustness and the stop rules.
+"""The figures of the studies (notebooks 12 and 13): λ robustness, the resolution ladder and the
+stop rules.
 
 Both read tables (one row per fit, or per fit and rule), not fits, so they draw the committed
 results as they are.
@@ -11,7 +12,11 @@ import pandas as pd
 
 from .plots import PSNR_COLOUR, RUN_COLOURS, STOP_COLOUR, _panels
 
-__all__ = ["figure_lambda_robustness", "figure_stopping"]
+__all__ = ["figure_ladder", "figure_lambda_robustness", "figure_stopping"]
+
+#: The ladder's λ in the paper's order, each in its own colour (plain DIP grey).
+_LADDER_STYLE = {"1": ("λ = 1", RUN_COLOURS[0]), "2": ("λ = 2", RUN_COLOURS[1]),
+                 "3": ("λ = 3", RUN_COLOURS[2]), "plain": ("plain DIP", "#7f7f7f")}
 
 
 def _lambda_order(labels) -> list[str]:
@@ -115,4 +120,39 @@ def figure_stopping(rows: pd.DataFrame, rules=None):
     for ax in axes:
         ax.set_xticks(x, rules, rotation=30, ha="right")
         ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def figure_ladder(table: pd.DataFrame):
+    """The resolution ladder: per image, the final PSNR (solid) and the peak (dashed) of λ = 1,
+    2, 3 and plain DIP against the image side, at the paper's width.
+
+    ``table`` is :func:`dipspec.experiments.ladder.read_ladder`'s (one row per fit); a rung not
+    yet run is simply absent.
+    """
+    from ..experiments.ladder import LADDER_IMAGES
+
+    rows = table.assign(**{"lambda": table["lambda"].astype(str)})
+    images = sorted(set(rows["image"]), key=lambda name: (
+        LADDER_IMAGES.index(name) if name in LADDER_IMAGES else len(LADDER_IMAGES), name))
+    fig, axes = _panels(len(images), width=3.4, height=3.0)
+    axes = np.atleast_1d(axes)
+    sizes = sorted(set(rows["size"]))
+    for ax, image in zip(axes, images):
+        for lam, (name, colour) in _LADDER_STYLE.items():
+            fits = rows[(rows["image"] == image) & (rows["lambda"] == lam)].sort_values("size")
+            if fits.empty:
+                continue
+            ax.plot(fits["size"], fits["final_psnr"], "o-", color=colour, label=f"{name}, final")
+            ax.plot(fits["size"], fits["peak_psnr"], "^--", color=colour, alpha=0.6, ms=4,
+                    label=f"{name}, peak")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [f"{s}²" for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("image side (px)")
+        ax.set_title(image)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("PSNR (dB)")
+    axes[len(axes) // 2].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4,
+                                fontsize=8, frameon=False)
     return fig
