@@ -86,6 +86,9 @@ def test_bad_grid_files_get_one_line_errors(tmp_path):
     (tmp_path / "text.npz").write_text("not a grid")
     with pytest.raises(ValueError, match="is not a dipspec grid file"):
         load_grid(tmp_path / "text.npz")
+    (tmp_path / "torn.npz").write_bytes(b"PK\x03\x04" + b"\0" * 40)  # a zip cut short
+    with pytest.raises(ValueError, match="is not a dipspec grid file"):
+        load_grid(tmp_path / "torn.npz")
     np.savez(tmp_path / "old.npz", meta=np.array(json.dumps({"format": GRID_FORMAT + 1})))
     with pytest.raises(ValueError, match="precompute it again"):
         load_grid(tmp_path / "old.npz")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,7 @@ def load_grid(path: str | Path) -> Grid:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is not a dipspec grid file ({err})") from None
     if meta.get("format") != GRID_FORMAT:
         raise ValueError(f"{path} is a grid of format {meta.get('format')}; this dipspec reads "

@@ -81,7 +81,8 @@ def noise_sigma(frame: pd.DataFrame, fit: Mapping) -> float:
 
 def _observation(row: Mapping):
     """The fit's observation, rebuilt from its journal key (tasks are seeded)."""
-    scale = resolve(row.get("preset", "quick"))
+    preset = row.get("preset", "quick")
+    scale = resolve(preset if preset in ("quick", "wide", "paper") else "quick")  # size: below
     size = row.get("size")
     size = scale.image_size if size is None or pd.isna(size) else int(size)
     if row.get("task", "denoise") == "denoise":
@@ -101,8 +102,12 @@ def fits(directories: Sequence[str | Path]) -> pd.DataFrame:
             directory = results_path(str(directory), "")  # e.g. "robustness/quick"
         for journal in sorted(directory.glob("*.journal.jsonl")):
             rows = journal_rows(journal)
-            if rows.empty:
+            if "trajectory" in rows:  # fits journalled before trajectories were kept: no curve
+                rows = rows.dropna(subset=["trajectory"])
+            if rows.empty or "trajectory" not in rows:
                 continue
+            if "preset" not in rows:  # the resolution ladder: the paper's width at each size
+                rows = rows.assign(preset=[_ladder_scale(r) for _, r in rows.iterrows()])
             rows = rows.assign(trajectory=[str(directory / t) for t in rows["trajectory"]])
             if "task" not in rows:
                 rows = rows.assign(task="denoise")
@@ -112,6 +117,13 @@ def fits(directories: Sequence[str | Path]) -> pd.DataFrame:
                      "design", "held-out")
     return table.assign(split=split, model=np.where(table["lambda"] == "plain", "plain",
                                                      "λ-controlled"))
+
+
+def _ladder_scale(fit: Mapping) -> str:
+    """A ladder fit's scale: ``"wide"`` where it is the wide preset's (128², width 128), else
+    its width and size."""
+    size, width = int(fit["size"]), int(fit["width"])
+    return "wide" if (size, width) == (128, 128) else f"width {width} at {size}²"
 
 
 def evaluate(table: pd.DataFrame, rules: Sequence[str] = tuple(RULES),
@@ -214,7 +226,8 @@ def read_study(path: str | Path = "stopping") -> pd.DataFrame:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="judge the stop rules on recorded fits")
     parser.add_argument("--runs", nargs="+",
-                        default=["results/robustness/quick", "results/stopping/quick"])
+                        default=["results/robustness/quick", "results/stopping/quick",
+                                 "results/ladder"])
     parser.add_argument("--out", default="results/stopping")
     args = parser.parse_args(argv)
     table = fits([d for d in args.runs if Path(d).is_dir()])
