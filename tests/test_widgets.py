@@ -277,3 +277,19 @@ def test_composed_figures_render_and_save(tmp_path, setup, task):
     assert png.read_bytes().startswith(b"\x89PNG")
     meta = json.loads((tmp_path / "applications.json").read_text())
     assert meta["preset"] == "quick" and meta["image_size"] == [40, 40]
+
+
+def test_the_stopping_figure_keeps_a_second_scale_apart():
+    from dipspec.viz import studies
+
+    rows = pd.DataFrame({
+        "preset": ["quick", "quick", "wide", "wide"], "task": ["denoise"] * 4,
+        "rule": ["paper", "discrepancy"] * 2, "gap_to_peak_db": [0.5, 0.2, 2.0, 0.1],
+        "fired": [True, True, True, False], "saved": [0.5, 0.8, 0.9, 0.0],
+        "peaked": [True] * 4})
+    fig = studies.figure_stopping(rows)
+    labels = fig.axes[1].get_legend_handles_labels()[1]
+    assert labels == ["denoise", "denoise · wide"]
+    # the wide group's fire rate is its own: discrepancy did not fire on the one wide fit
+    wide_bars = [p.get_height() for p in fig.axes[1].containers[1]]
+    assert wide_bars == [1.0, 0.0]

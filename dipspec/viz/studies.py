@@ -84,12 +84,17 @@ def figure_lambda_robustness(table: pd.DataFrame, preset: str = "quick"):
 
 
 def figure_stopping(rows: pd.DataFrame, rules=None):
-    """Per rule: the gap to the oracle's peak of every fit (by task), the fire rate and the
-    budget saved on the runs that peaked in the first half.
+    """Per rule: the gap to the oracle's peak of every fit (by task; a preset other than quick
+    as its own group, e.g. "denoise · wide"), the fire rate and the budget saved on the runs that
+    peaked in the first half.
 
     ``rows`` is :func:`dipspec.experiments.stopping_eval.evaluate`'s (one row per fit and rule).
     """
     rules = list(rules or [r for r in dict.fromkeys(rows["rule"]) if r != "oracle"])
+    # a scale other than quick is its own group, so that 4 wide fits are not hidden in 108 quick
+    if "preset" in rows:
+        rows = rows.assign(task=rows["task"].where(rows["preset"] == "quick",
+                                                   rows["task"] + " · " + rows["preset"]))
     tasks = list(dict.fromkeys(rows["task"]))
     colours = dict(zip(tasks, (PSNR_COLOUR, *RUN_COLOURS)))
     fig, axes = _panels(3, width=3.8, height=3.0)
