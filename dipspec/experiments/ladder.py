@@ -44,8 +44,8 @@ from .trajectories import (
     write_texts,
 )
 
-__all__ = ["LADDER_IMAGES", "LADDER_LAMBDAS", "LADDER_SIZES", "ladder_rows", "ordering",
-           "read_ladder", "run_ladder", "write_report"]
+__all__ = ["LADDER_IMAGES", "LADDER_LAMBDAS", "LADDER_SIZES", "ladder_key", "ladder_rows",
+           "ordering", "read_ladder", "run_ladder", "write_report"]
 
 #: Peppers and two more of the paper's denoising images: a smooth one and a textured one.
 LADDER_IMAGES = ("Peppers", "F16", "Baboon")
@@ -59,6 +59,16 @@ LADDER_LAMBDAS = (1.0, 2.0, 3.0, None)
 CHECKPOINT_EVERY = 250
 #: The finished fits of a ladder journal as a table (one row per fit, no curves).
 ladder_rows = journal_rows
+
+
+def ladder_key(image: str, size: int, lipschitz_lambda: float | None, width: int = 128,
+               seed: int = 0, iterations: int | None = None, precision: str = "fp32",
+               device: str = "cpu") -> dict:
+    """The journal key of one ladder fit (``iterations`` default: :data:`LADDER_SIZES`'s)."""
+    steps = iterations or LADDER_SIZES.get(size, 3000)
+    return {"image": image, "size": size, "width": width, "lambda": label(lipschitz_lambda),
+            "seed": seed, "iterations": steps, "noise_sigma": 25, "precision": precision,
+            "device": device}
 
 
 def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
@@ -79,9 +89,8 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
     for size in sizes:
         steps = counts.get(size, 3000)
         for image in images:
-            keys = [{"image": image, "size": size, "width": width, "lambda": label(lam),
-                     "seed": seed, "iterations": steps, "noise_sigma": 25,
-                     "precision": precision, "device": device.type} for lam in LADDER_LAMBDAS]
+            keys = [ladder_key(image, size, lam, width, seed, steps, precision, device.type)
+                    for lam in LADDER_LAMBDAS]
             todo = [(lam, key) for lam, key in zip(LADDER_LAMBDAS, keys)
                     if journal.get(key) is None]
             if not todo:

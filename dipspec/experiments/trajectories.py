@@ -17,6 +17,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ import torch
 
 from .. import tasks
 from ..data import estimate_noise_sigma
-from ..fitting import fit_many, resume
+from ..fitting import FitResult, fit_many, resume
 from ..fitting.checkpoint import read_checkpoint
 from ..measure import ESEMV, ESWMV, first_stop_iteration
 from ..nn import Decoder
@@ -33,9 +34,9 @@ from ..presets import Preset
 from .chakrabarty.tables import FitJournal, machine, results_path
 from .provenance import commit
 
-__all__ = ["CURVE_EVERY", "NOISE_ESTIMATE", "SMOOTH", "TRAJECTORY_COLUMNS", "journal_rows",
-           "label", "load_trajectory", "markdown_table", "read_result_table", "record_fits",
-           "summarise", "write_texts", "write_trajectory"]
+__all__ = ["CURVE_EVERY", "NOISE_ESTIMATE", "SMOOTH", "TRAJECTORY_COLUMNS", "RecordedFit",
+           "journal_rows", "label", "load_trajectory", "markdown_table", "read_result_table",
+           "record_fits", "recorded", "summarise", "write_texts", "write_trajectory"]
 
 #: Every this many iterations the PSNR curve is kept in the journal, for the figure.
 CURVE_EVERY = 10
@@ -171,22 +172,55 @@ def load_trajectory(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+@dataclass
+class RecordedFit:
+    """A finished fit read back from its journal row and trajectory (:func:`recorded`): the
+    per-iteration ``history`` that the figures and findings read, without the output image or
+    the network. ``curve`` and ``peak`` are :class:`~dipspec.fitting.FitResult`'s."""
+
+    history: pd.DataFrame
+    stop_iteration: int | None = None
+    wall_time: float = 0.0
+    source: str = ""
+
+    curve = FitResult.curve
+    peak = FitResult.peak
+
+
+def recorded(journal: FitJournal, key: dict) -> RecordedFit | None:
+    """The fit journalled under ``key`` as a :class:`RecordedFit`, or ``None`` if it has not
+    finished (or was journalled without a trajectory)."""
+    row = journal.get(key)
+    if row is None or not row.get("trajectory"):
+        return None
+    path = journal.path.parent / row["trajectory"]
+    stop = row.get("stop_iteration")
+    return RecordedFit(history=load_trajectory(path),
+                       stop_iteration=None if stop is None else int(stop),
+                       wall_time=float(row.get("wall_time_s") or 0.0), source=str(path))
+
+
 def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
                 todo: Sequence[tuple[float | None, dict]], seed: int, preset: Preset,
                 steps: int, device, progress: bool, prefix: str, channels: int | None = None,
-                precision: str | None = None, checkpoint_every: int | None = None) -> None:
+                precision: str | None = None, checkpoint_every: int | None = None,
+                model_options: Sequence[dict] | None = None,
+                names: Sequence[str] | None = None) -> None:
     """Fit ``task`` once per (λ, journal key) in ``todo``, batched with :func:`fit_many`.
 
-    The decoders have ``channels`` (default the preset's width) and the given λ; the loop
-    follows ``preset``. Each fit is journalled under its key and its trajectory saved as
-    ``OUT/trajectories/PREFIX_LAMBDA.npz``. With ``checkpoint_every``, the group checkpoints
+    The decoders have ``channels`` (default the preset's width), the given λ and, per fit, the
+    :class:`~dipspec.nn.Decoder` options in ``model_options`` (e.g. ``{"upsample": "gaussian",
+    "gaussian_sigma": 0.5}``); the loop follows ``preset``. Each fit is journalled under its key
+    and its trajectory saved as ``OUT/trajectories/PREFIX_NAME.npz`` (``NAME``: ``names``, by
+    default the λ label). With ``checkpoint_every``, the group checkpoints
     into ``OUT/checkpoints/`` every so many iterations (fit and recorder together) and a later
     call with the same fits continues from there — long fits survive the end of a session.
     """
     out = Path(out)
+    names = list(names or [label(lam) for lam, _ in todo])
     recorder = _VarianceRecorder(len(todo))
-    print(f"[{time.strftime('%H:%M:%S')}] {prefix}: λ = "
-          f"{', '.join(label(lam) for lam, _ in todo)}, {steps} iterations", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {prefix}: {', '.join(names)}, {steps} iterations",
+          flush=True)
     checkpoint = None
     if checkpoint_every:
         checkpoint = out / "checkpoints" / f"{prefix}.pt"
@@ -198,26 +232,28 @@ def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
             recorder.restore(completed)
             print(f"  continuing from its checkpoint after {completed} iterations", flush=True)
             results = resume(checkpoint, callbacks=[recorder], progress=progress)
-            _journal(out, journal, todo, results, recorder, prefix)
+            _journal(out, journal, todo, results, recorder, prefix, names)
             _discard(checkpoint, recorder)
             return
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         keys.write_text(wanted)
+    options = list(model_options or [{} for _ in todo])
     models = [Decoder(out_channels=task.observation.shape[1],
-                      channels=channels or preset.channels, lipschitz_lambda=lam, seed=seed)
-              for lam, _ in todo]
+                      channels=channels or preset.channels, lipschitz_lambda=lam, seed=seed,
+                      **extra) for (lam, _), extra in zip(todo, options, strict=True)]
     results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps,
                        device=device, preset=preset, precision=precision,
                        callbacks=[recorder], progress=progress, checkpoint=checkpoint,
                        checkpoint_every=checkpoint_every)
-    _journal(out, journal, todo, results, recorder, prefix)
+    _journal(out, journal, todo, results, recorder, prefix, names)
     if checkpoint is not None:
         _discard(checkpoint, recorder)
 
 
-def _journal(out: Path, journal: FitJournal, todo, results, recorder, prefix: str) -> None:
-    for m, ((lam, key), result) in enumerate(zip(todo, results)):
-        name = f"{prefix}_{label(lam)}.npz"
+def _journal(out: Path, journal: FitJournal, todo, results, recorder, prefix: str,
+             names: Sequence[str]) -> None:
+    for m, ((lam, key), result, suffix) in enumerate(zip(todo, results, names, strict=True)):
+        name = f"{prefix}_{suffix}.npz"
         _save_trajectory(out / "trajectories" / name, result, recorder.curves[m])
         journal.add(key, {**summarise(result, lam), "trajectory": f"trajectories/{name}",
                           "commit": commit(), "machine": machine()})

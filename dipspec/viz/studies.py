@@ -1,8 +1,8 @@
-"""The figures of the studies (notebooks 12 and 13): λ robustness, the resolution ladder and the
-stop rules.
+"""The figures of the studies (notebooks 12–14): λ robustness, the resolution ladder, the stop
+rules and the core figures at the paper's width.
 
-Both read tables (one row per fit, or per fit and rule), not fits, so they draw the committed
-results as they are.
+They read tables (one row per fit, or per fit and rule) or recorded trajectories, not fits, so
+they draw the committed results as they are.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .plots import PSNR_COLOUR, RUN_COLOURS, STOP_COLOUR, _panels
+from .plots import PSNR_COLOUR, RUN_COLOURS, STOP_COLOUR, _panels, figure_bands, figure_stop
 
-__all__ = ["figure_ladder", "figure_lambda_robustness", "figure_stopping"]
+__all__ = ["figure_ladder", "figure_lambda_robustness", "figure_stopping", "figure_wide"]
 
 #: The ladder's λ in the paper's order, each in its own colour (plain DIP grey).
 _LADDER_STYLE = {"1": ("λ = 1", RUN_COLOURS[0]), "2": ("λ = 2", RUN_COLOURS[1]),
@@ -161,3 +161,17 @@ def figure_ladder(table: pd.DataFrame):
     axes[len(axes) // 2].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4,
                                 fontsize=8, frameon=False)
     return fig
+
+
+def figure_wide(name: str, runs, smooth: int):
+    """One of the core figures (``fbc_noise``, ``lipschitz_control``, ``gaussian_control``,
+    ``automatic_stop``) drawn exactly as its quick notebook draws it, from fits or recorded
+    trajectories (:func:`dipspec.experiments.wide.recorded_figures`)."""
+    if name == "automatic_stop":
+        return figure_stop(runs)
+    if name == "gaussian_control":
+        return figure_bands(runs, smooth=smooth, title="FBC ({label})")
+    if name in ("fbc_noise", "lipschitz_control"):
+        return figure_bands(runs, smooth=smooth, mark_peak=name == "fbc_noise")
+    raise ValueError(f"unknown figure {name!r}; choose fbc_noise, lipschitz_control, "
+                     "gaussian_control or automatic_stop")
