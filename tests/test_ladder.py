@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from dipspec.experiments import ladder, trajectories
+from dipspec.fitting import FitInterrupted
+from dipspec.fitting.interrupts import request_interrupt
 
 
 def test_a_ladder_journals_each_fit_and_a_rerun_skips_them(tmp_path, monkeypatch):
@@ -45,8 +47,11 @@ def test_ordering_states_the_papers_three_conditions():
     assert shifted.loc[0, "best_final_lambda"] == "1"
 
 
-def test_a_rung_killed_mid_way_continues_from_its_checkpoint(tmp_path, monkeypatch):
-    """Fit and recorder checkpoint together: the continued rung equals an uninterrupted one."""
+@pytest.mark.parametrize("how", ["killed", "Ctrl-C"])
+def test_a_rung_killed_mid_way_continues_from_its_checkpoint(tmp_path, monkeypatch, how):
+    """Fit and recorder checkpoint together: the continued rung equals an uninterrupted one,
+    whether the process died (the last periodic checkpoint, 15) or was asked to stop (Ctrl-C:
+    the fit saves where it is, 18, and the recorder with it)."""
     options = dict(images=["astronaut"], sizes=[64], width=4, progress=False,
                    iterations={64: 23}, device="cpu")
     monkeypatch.setattr(ladder, "CHECKPOINT_EVERY", 5)
@@ -54,15 +59,18 @@ def test_a_rung_killed_mid_way_continues_from_its_checkpoint(tmp_path, monkeypat
     recorded = trajectories._VarianceRecorder.__call__
 
     def killed(self, info):
-        if info["iteration"] == 17:
-            raise RuntimeError("killed")
+        if info["iteration"] == 17 and info["member"] == 0:
+            if how == "killed":
+                raise RuntimeError("killed")
+            request_interrupt("SIGINT")  # what Ctrl-C does: heard at the end of the iteration
         recorded(self, info)
 
     monkeypatch.setattr(trajectories._VarianceRecorder, "__call__", killed)
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(RuntimeError if how == "killed" else FitInterrupted):
         ladder.run_ladder(tmp_path / "split", **options)
     saved = sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir())
-    assert "astronaut_64_s0.pt" in saved and "astronaut_64_s0.recorder-15.pt" in saved
+    last = 15 if how == "killed" else 18
+    assert "astronaut_64_s0.pt" in saved and f"astronaut_64_s0.recorder-{last}.pt" in saved
     monkeypatch.setattr(trajectories._VarianceRecorder, "__call__", recorded)
     split = ladder.ladder_rows(ladder.run_ladder(tmp_path / "split", **options))
     assert not list((tmp_path / "split" / "checkpoints").iterdir())  # cleaned up when done

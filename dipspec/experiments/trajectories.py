@@ -26,7 +26,7 @@ import torch
 
 from .. import tasks
 from ..data import estimate_noise_sigma
-from ..fitting import FitResult, fit_many, resume
+from ..fitting import FitInterrupted, FitResult, fit_many, resume
 from ..fitting.checkpoint import read_checkpoint
 from ..measure import ESEMV, ESWMV, first_stop_iteration
 from ..nn import Decoder
@@ -231,7 +231,8 @@ def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
             completed = int(read_checkpoint(checkpoint)["state"].next)
             recorder.restore(completed)
             print(f"  continuing from its checkpoint after {completed} iterations", flush=True)
-            results = resume(checkpoint, callbacks=[recorder], progress=progress)
+            results = _recording(recorder, lambda: resume(checkpoint, callbacks=[recorder],
+                                                          progress=progress))
             _journal(out, journal, todo, results, recorder, prefix, names)
             _discard(checkpoint, recorder)
             return
@@ -241,13 +242,24 @@ def record_fits(out: str | Path, journal: FitJournal, task: tasks.Task,
     models = [Decoder(out_channels=task.observation.shape[1],
                       channels=channels or preset.channels, lipschitz_lambda=lam, seed=seed,
                       **extra) for (lam, _), extra in zip(todo, options, strict=True)]
-    results = fit_many([task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps,
-                       device=device, preset=preset, precision=precision,
-                       callbacks=[recorder], progress=progress, checkpoint=checkpoint,
-                       checkpoint_every=checkpoint_every)
+    results = _recording(recorder, lambda: fit_many(
+        [task] * len(todo), models, seeds=[seed] * len(todo), iterations=steps, device=device,
+        preset=preset, precision=precision, callbacks=[recorder], progress=progress,
+        checkpoint=checkpoint, checkpoint_every=checkpoint_every))
     _journal(out, journal, todo, results, recorder, prefix, names)
     if checkpoint is not None:
         _discard(checkpoint, recorder)
+
+
+def _recording(recorder: _VarianceRecorder, run):
+    """``run()``; on Ctrl-C the fit saves its state where it stopped, between two periodic
+    checkpoints, so the recorder saves its curves there too (the resume restores both)."""
+    try:
+        return run()
+    except FitInterrupted as stop:
+        if stop.checkpoint and recorder.snapshots:
+            recorder._save(stop.iteration + 1)
+        raise
 
 
 def _journal(out: Path, journal: FitJournal, todo, results, recorder, prefix: str,
