@@ -110,3 +110,15 @@ def test_the_ladder_command_reports_an_unreachable_image_in_one_line(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("ladder: error: ")
     assert not (tmp_path / "ladder.journal.jsonl").exists()
+
+
+def test_the_wide_presets_lambda_is_the_committed_ladders_best_at_its_size():
+    """presets.WIDE's denoising λ is the one that ends best on every finished rung at the
+    preset's size and width in the committed table (results/ladder.csv)."""
+    from dipspec.presets import WIDE
+
+    table = ladder.read_ladder("ladder")
+    verdict = ladder.ordering(table)
+    at_size = verdict[verdict["size"] == WIDE.image_size]
+    assert len(at_size) >= 1
+    assert set(at_size["best_final_lambda"]) == {f"{WIDE.lipschitz_lambda:g}"}
