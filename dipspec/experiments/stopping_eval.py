@@ -106,7 +106,7 @@ def fits(directories: Sequence[str | Path]) -> pd.DataFrame:
                 rows = rows.dropna(subset=["trajectory"])
             if rows.empty or "trajectory" not in rows:
                 continue
-            if "preset" not in rows:  # the resolution ladder: the paper's width at each size
+            if "preset" not in rows:  # the ladder and the wide σ sweep: by size and width
                 rows = rows.assign(preset=[_ladder_scale(r) for _, r in rows.iterrows()])
             rows = rows.assign(trajectory=[str(directory / t) for t in rows["trajectory"]])
             if "task" not in rows:
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="judge the stop rules on recorded fits")
     parser.add_argument("--runs", nargs="+",
                         default=["results/robustness/quick", "results/stopping/quick",
-                                 "results/ladder"])
+                                 "results/ladder", "results/wide"])
     parser.add_argument("--out", default="results/stopping")
     args = parser.parse_args(argv)
     table = fits([d for d in args.runs if Path(d).is_dir()])
