@@ -48,13 +48,11 @@ from .readouts import stop_table, summary
 from .setup import load
 from .trajectories import RecordedFit, markdown_table, record_fits, recorded, write_texts
 
-__all__ = ["FIGURES", "STOP_LAMBDA", "WIDE_IMAGE", "figure_provenance", "findings",
+__all__ = ["STOP_LAMBDA", "WIDE_IMAGE", "figure_provenance", "findings",
            "recorded_figures", "run_sigma_sweep", "sigma_key", "smoothing", "write_report"]
 
 #: The image of the λ and σ figures (the paper's Peppers, as the quick notebooks).
 WIDE_IMAGE = "Peppers"
-#: The figures drawn here, in notebook order.
-FIGURES = ("fbc_noise", "lipschitz_control", "gaussian_control", "automatic_stop")
 #: The λ of the stop figure: the paper's "right" λ (its Figure for the stop uses its
 #: controlled decoder); the ladder has the fit on every image.
 STOP_LAMBDA = 2.0
