@@ -5,11 +5,15 @@ here: the options keep the fit's meaning (σ_max exact, outputs and history in f
 same fit up to rounding), and bad combinations are refused.
 """
 
+import os
+import warnings
+
 import pytest
 import torch
 
 import dipspec
 from dipspec import fit
+from dipspec.fitting import api
 from dipspec.layers import sigma_max
 from dipspec.models import Decoder
 from dipspec.tasks import Denoise
@@ -32,7 +36,8 @@ def test_sigma_max_stays_exact_under_bf16_autocast():
     torch.testing.assert_close(inside, sigma_max(weight), rtol=1e-6, atol=0)
 
 
-def test_bf16_fit_keeps_float32_outputs_and_follows_the_float32_fit(task):
+def test_bf16_fit_keeps_float32_outputs_and_follows_the_float32_fit(task, monkeypatch):
+    monkeypatch.setattr(api, "cpu_has_bf16_units", lambda: True)  # the speed warning: below
     options = dict(iterations=60, device="cpu", progress=False)
     reference = fit(task, _net(), **options)
     bf16 = fit(task, _net(), precision="bf16", **options)
@@ -47,6 +52,25 @@ def test_channels_last_is_the_same_fit_up_to_rounding(task):
     nchw = fit(task, _net(), **options)
     nhwc = fit(task, _net(), channels_last=True, **options)
     torch.testing.assert_close(nhwc.output, nchw.output, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_bf16_units_warns_that_it_is_slower(task, monkeypatch, native):
+    monkeypatch.setattr(api, "cpu_has_bf16_units", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(task, _net(), iterations=2, device="cpu", progress=False, precision="bf16")
+    slow = [w for w in caught if "without bfloat16 units" in str(w.message)]
+    assert len(slow) == (0 if native else 1)
+    if slow:
+        assert "precision='fp32'" in str(slow[0].message)
+
+
+def test_cpu_bf16_units_are_read_from_the_cpu_flags():
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else None
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo to compare with")
+    assert api.cpu_has_bf16_units() == ("avx512_bf16" in flags or "amx_tile" in flags)
 
 
 def test_bad_precision_is_refused(task):

@@ -359,6 +359,10 @@ def _fit_members(tasks: list[Task], models: list[nn.Module] | None, seeds: list[
             loop[knob] = getattr(scale, knob)
     settings = Settings(iterations=iterations, **loop)
     _check_loop(settings)
+    if settings.precision == "bf16" and run_device.type == "cpu" and not cpu_has_bf16_units():
+        warnings.warn("precision='bf16' on a CPU without bfloat16 units (AVX512-BF16 or AMX): "
+                      "autocast emulates them and the fit runs 2-4x slower than float32 "
+                      "(benchmarks/README.md); use precision='fp32' here", stacklevel=3)
     rules = resolve_stop_rules(settings.stop_rule, settings.auto_stop, settings.stop_window,
                                settings.stop_eps, tasks) or []
     for rule in rules:
@@ -403,6 +407,16 @@ def _is_controlled(model: nn.Module) -> bool:
     if getattr(model, "lipschitz_lambda", None) is not None:
         return True
     return getattr(model, "upsample", None) == "gaussian"
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 pays.
+
+    Without them oneDNN emulates bfloat16 in float32 and autocast only adds conversions: on an
+    AVX-512 Xeon without them a bf16 step took 2.0x (64², 32 ch) to 3.7x (128², 128 ch) the
+    float32 step (benchmarks/README.md, row 8).
+    """
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def _check_loop(settings: Settings) -> None:
