@@ -117,8 +117,9 @@ def fit(task_or_observation, model: nn.Module | None = None, iterations: int | N
         Default: the preset's (``"fp32"`` for quick and paper). ``"bf16"`` runs the network's
         forward pass under ``torch.autocast`` in bfloat16 (convolutions in bf16; σ_max, the
         loss, the instruments and the history stay in ``dtype``, which must then be float32).
-        Faster for wide networks on CPUs with bf16 units and on GPUs; ``benchmarks/README.md``
-        gives its speed and its accuracy against float32 on the same seed.
+        Faster for wide networks on CPUs with bf16 units and on GPUs; on a CPU without them
+        (:func:`cpu_has_bf16_units`) it is 2-4x slower and the fit warns.
+        ``benchmarks/README.md`` gives its speed and its accuracy against float32.
     channels_last : bool, optional
         Run the network in channels-last (NHWC) memory order. Default: the preset's (off for
         quick and paper). On a CPU it makes the quick preset's step about 10 % faster and
