@@ -40,23 +40,14 @@ mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_work.XXXXXX")
 PY=${PYTHON:-python3}
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
-export DIPSPEC_PROGRESS=0 DIPSPEC_OFFLINE=${DIPSPEC_OFFLINE:-1}
-export DIPSPEC_COMMIT=${DIPSPEC_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo)}
+source benchmarks/gpu_env.sh
+dipspec_env
 exec > >(tee -a "$OUT/gpu_check.log") 2>&1
 tee_pid=$!
 
-if [ -z "${DIPSPEC_DATA_MIRROR+set}" ]; then
-  for dir in shared/paper-data .paper-data ../shared/paper-data; do
-    if [ -d "$dir/denoising" ]; then
-      DIPSPEC_DATA_MIRROR=$(cd "$dir" && pwd)
-      export DIPSPEC_DATA_MIRROR
-      break
-    fi
-  done
-fi
-none="none (no shared/paper-data, .paper-data or ../shared/paper-data)"
-echo "paper images: ${DIPSPEC_DATA_MIRROR:-$none: embedded stand-ins, recorded as image_fallbacks}"
+find_paper_data
+
+echo "paper images: ${DIPSPEC_DATA_MIRROR:-$NO_PAPER_DATA: embedded stand-ins, recorded as image_fallbacks}"
 versions=$("$PY" -c 'import sys, torch
 print("python", sys.version.split()[0], "torch", torch.__version__,
       "cuda", torch.cuda.is_available())')

@@ -34,24 +34,15 @@ OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/paper_scale.XXXXXX")}
 mkdir -p "$OUT" || exit 1
 OUT=$(cd "$OUT" && pwd)
 PY=${PYTHON:-python3}
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
-export DIPSPEC_PROGRESS=0 DIPSPEC_OFFLINE=${DIPSPEC_OFFLINE:-1}
-export DIPSPEC_COMMIT=${DIPSPEC_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo)}
+source benchmarks/gpu_env.sh
+dipspec_env
 [ "${#args[@]}" -gt 0 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec > >(tee -a "$OUT/paper_scale.log") 2>&1
 tee_pid=$!
 
-if [ -z "${DIPSPEC_DATA_MIRROR+set}" ]; then
-  for dir in shared/paper-data .paper-data ../shared/paper-data; do
-    if [ -d "$dir/denoising" ]; then
-      DIPSPEC_DATA_MIRROR=$(cd "$dir" && pwd)
-      export DIPSPEC_DATA_MIRROR
-      break
-    fi
-  done
-fi
-none="none (no shared/paper-data, .paper-data or ../shared/paper-data)"
-echo "paper images: ${DIPSPEC_DATA_MIRROR:-$none: no table, the figures on embedded stand-ins}"
+find_paper_data
+
+echo "paper images: ${DIPSPEC_DATA_MIRROR:-$NO_PAPER_DATA: no table, the figures on embedded stand-ins}"
 echo "OUT=$OUT  commit=${DIPSPEC_COMMIT:-unknown}"
 
 budget=${BUDGET_S:-540}

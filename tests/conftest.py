@@ -102,3 +102,14 @@ def fake_paper_data(monkeypatch, tmp_path) -> FakePaperData:
     monkeypatch.setenv("DIPSPEC_DATA_MIRROR", str(fake.root))
     monkeypatch.setenv("DIPSPEC_DATA_CACHE", str(tmp_path / "cache"))
     return fake
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: the 2 shared cores are not oversubscribed (results do not change)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

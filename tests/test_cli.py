@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from dipspec.cli import main, outputs
@@ -17,13 +16,7 @@ from dipspec.cli import main, outputs
 RUN = ["--iterations", "3", "--channels", "8", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the 2 shared cores are not oversubscribed (results do not change)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _photo(path, size=(37, 41), mode="RGB"):

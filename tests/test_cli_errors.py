@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from dipspec.cli import main
@@ -21,13 +20,7 @@ from dipspec.cli import main
 RUN = ["run", "denoise", "--iterations", "2", "--channels", "8", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the 2 shared cores are not oversubscribed (results do not change)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from reference import assert_reproduces_committed
 
 from dipspec.cli import main
@@ -22,13 +21,7 @@ ARGS = ["table", "architectures", "--images", "House", "Baboon", "--architecture
         "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the 2 shared cores are not oversubscribed (results do not change)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

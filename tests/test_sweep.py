@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from reference import assert_reproduces_committed
 
 from dipspec.cli import main
@@ -41,16 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Columns that differ between two runs of the same fits: the clock.
 TIMING = ["wall_time_s"]
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*without λ or σ control")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the 2 shared cores are not oversubscribed (results do not change)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.filterwarnings("ignore:.*without λ or σ control"),
+              pytest.mark.usefixtures("one_thread")]
 
 
 def twelve(dtype: str = "float64", seeds=(0, 1)) -> str:
