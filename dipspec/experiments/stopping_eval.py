@@ -227,14 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="judge the stop rules on recorded fits")
     parser.add_argument("--runs", nargs="+",
                         default=["results/robustness/quick", "results/stopping/quick",
-                                 "results/ladder", "results/wide"])
+                                 "results/robustness/wide", "results/ladder", "results/wide"],
+                        help="run directories with journals (those missing are skipped)")
     parser.add_argument("--out", default="results/stopping")
     args = parser.parse_args(argv)
-    table = fits([d for d in args.runs if Path(d).is_dir()])
-    rows = evaluate(table)
+    runs = [d for d in args.runs if Path(d).is_dir()]
+    rows = evaluate(fits(runs))
     from .provenance import commit
 
-    summary_table = write_study(rows, args.out, runs=args.runs, commit=commit(),
+    summary_table = write_study(rows, args.out, runs=runs, commit=commit(),
                                 rules=list(RULES), design_images=list(DESIGN_IMAGES))
     print(summary_table.to_string())
     return 0
