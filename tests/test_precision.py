@@ -81,7 +81,8 @@ def test_bad_precision_is_refused(task):
             dtype=torch.float64)
 
 
-def test_the_preset_chooses_precision_and_layout_unless_the_call_does(task):
+def test_the_preset_chooses_precision_and_layout_unless_the_call_does(task, monkeypatch):
+    monkeypatch.setattr(api, "cpu_has_bf16_units", lambda: True)
     options = dict(iterations=12, device="cpu", progress=False)
     fast = dipspec.presets.QUICK.with_(precision="bf16", channels_last=True)
     by_preset = fit(task, _net(), preset=fast, **options)
