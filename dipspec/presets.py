@@ -89,8 +89,10 @@ QUICK = Preset(name="quick", image_size=64, channels=32, iterations=3000,
 PAPER = Preset(name="paper", image_size=None, channels=128, iterations=10000,
                lipschitz_lambdas=(1.0, 2.0, 3.0), lipschitz_lambda=1.4)
 #: The paper's decoder and λ values at 128 × 128 (issue 14). Channels-last because there the
-#: Gaussian upsampling layer runs at 0.64–0.78 × bilinear instead of 1.6 × (benchmarks/README.md,
-#: rows 4 and 8). float32: bf16 moved a 2000-step fit's final PSNR by 0.69 dB at 64² (row 9).
+#: Gaussian upsampling layer runs at 0.64–0.78 × bilinear instead of 1.6 × on an EPYC
+#: (benchmarks/README.md, rows 4 and 8; 0.47–0.59 × on a Xeon, whose bare step it also makes
+#: 1.08 × faster at 128²). float32: bf16 moved a 2000-step fit's final PSNR by 0.69 dB at 64²
+#: (row 9), and on a CPU without bfloat16 units it is 2–4 × slower.
 #: Denoising λ 1.0, from the resolution ladder (results/ladder.md, width 128, seed 0): on
 #: Peppers at 128² λ = 1 ends at 27.51 dB (peak 27.63 at step 4914, still rising), where λ = 2
 #: peaks at 27.22 dB by step 200 and decays 6.9 dB, λ = 3 decays like plain DIP (final 20.89,
