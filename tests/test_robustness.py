@@ -2,9 +2,10 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dipspec.experiments import robustness, trajectories
-from dipspec.presets import QUICK
+from dipspec.presets import QUICK, WIDE
 
 
 def test_lambdas_around_the_preset():
@@ -61,3 +62,33 @@ def test_results_are_written_with_means_per_lambda(tmp_path):
         assert got == expected
         at = trajectory["psnr"].iloc[-1 if expected is None else expected]
         assert abs(row["auto_stop_psnr"] - at) < 1e-3
+
+
+def test_a_wide_run_killed_mid_way_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    """Beyond the quick scale a group of fits takes hours: it checkpoints, and the same call
+    after a kill continues to the rows of an uninterrupted run (the quick scale does not)."""
+    wide = WIDE.with_(channels=4, image_size=40)
+    options = dict(images=["astronaut"], seeds=[0], iterations=23, progress=False)
+    monkeypatch.setattr(robustness, "CHECKPOINT_EVERY", 5)
+    whole = robustness.robustness_rows(
+        robustness.run_robustness(tmp_path / "whole", preset=wide, **options))
+    recorded = trajectories._VarianceRecorder.__call__
+
+    def killed(self, info):
+        if info["iteration"] == 17:
+            raise RuntimeError("killed")
+        recorded(self, info)
+
+    monkeypatch.setattr(trajectories._VarianceRecorder, "__call__", killed)
+    with pytest.raises(RuntimeError):
+        robustness.run_robustness(tmp_path / "split", preset=wide, **options)
+    assert (tmp_path / "split" / "checkpoints" / "astronaut_s0.pt").is_file()
+    monkeypatch.setattr(trajectories._VarianceRecorder, "__call__", recorded)
+    split = robustness.robustness_rows(
+        robustness.run_robustness(tmp_path / "split", preset=wide, **options))
+    columns = ["lambda", "peak_psnr", "peak_iteration", "final_psnr"]
+    pd.testing.assert_frame_equal(split[columns].sort_values("lambda", ignore_index=True),
+                                  whole[columns].sort_values("lambda", ignore_index=True))
+    robustness.run_robustness(tmp_path / "quick", preset=QUICK.with_(channels=4, image_size=40),
+                              **options)
+    assert not (tmp_path / "quick" / "checkpoints").exists()

@@ -36,6 +36,7 @@ from ..presets import resolve
 from .chakrabarty.tables import FitJournal
 from .setup import load
 from .trajectories import (
+    CHECKPOINT_EVERY,
     journal_rows,
     label,
     markdown_table,
@@ -54,9 +55,6 @@ LADDER_IMAGES = ("Peppers", "F16", "Baboon")
 LADDER_SIZES = {64: 3000, 128: 5000, 256: 3000}
 #: The paper's three λ and plain DIP (None).
 LADDER_LAMBDAS = (1.0, 2.0, 3.0, None)
-#: A rung checkpoints this often (iterations), so a 128² rung (hours on a CPU) survives the
-#: end of a session: the same command continues it.
-CHECKPOINT_EVERY = 250
 #: The finished fits of a ladder journal as a table (one row per fit, no curves).
 ladder_rows = journal_rows
 

@@ -30,6 +30,7 @@ from ..presets import Preset, resolve
 from .chakrabarty.tables import FitJournal
 from .setup import load
 from .trajectories import (
+    CHECKPOINT_EVERY,
     journal_rows,
     label,
     load_trajectory,
@@ -76,8 +77,10 @@ def run_robustness(out: str | Path, preset: str | Preset = "quick",
             if not todo:
                 continue
             clean = load(image, scale.image_size, preset=scale)
+            # beyond the quick scale a group of fits takes hours on a CPU: checkpoint it
             record_fits(out, journal, tasks.Denoise(25 / 255, clean=clean, seed=seed), todo,
-                        seed, scale, steps, device, progress, prefix=f"{image}_s{seed}")
+                        seed, scale, steps, device, progress, prefix=f"{image}_s{seed}",
+                        checkpoint_every=None if scale.name == "quick" else CHECKPOINT_EVERY)
     return journal.path
 
 

@@ -34,10 +34,14 @@ from ..presets import Preset
 from .chakrabarty.tables import FitJournal, machine, results_path
 from .provenance import commit
 
-__all__ = ["CURVE_EVERY", "NOISE_ESTIMATE", "SMOOTH", "TRAJECTORY_COLUMNS", "RecordedFit",
-           "journal_rows", "label", "load_trajectory", "markdown_table", "read_result_table",
-           "record_fits", "recorded", "summarise", "write_texts", "write_trajectory"]
+__all__ = ["CHECKPOINT_EVERY", "CURVE_EVERY", "NOISE_ESTIMATE", "SMOOTH", "TRAJECTORY_COLUMNS",
+           "RecordedFit", "journal_rows", "label", "load_trajectory", "markdown_table",
+           "read_result_table", "record_fits", "recorded", "summarise", "write_texts",
+           "write_trajectory"]
 
+#: A long group of fits (the wide scale: hours on a CPU) checkpoints this often (iterations),
+#: so that it survives the end of a session: the same command continues it.
+CHECKPOINT_EVERY = 250
 #: Every this many iterations the PSNR curve is kept in the journal, for the figure.
 CURVE_EVERY = 10
 #: Smoothing of the PSNR curve for the smoothed peak and end (as the notebooks read curves).

@@ -46,7 +46,14 @@ from .ladder import LADDER_IMAGES, ladder_key
 from .provenance import commit
 from .readouts import stop_table, summary
 from .setup import load
-from .trajectories import RecordedFit, markdown_table, record_fits, recorded, write_texts
+from .trajectories import (
+    CHECKPOINT_EVERY,
+    RecordedFit,
+    markdown_table,
+    record_fits,
+    recorded,
+    write_texts,
+)
 
 __all__ = ["STOP_LAMBDA", "WIDE_IMAGE", "figure_provenance", "findings",
            "recorded_figures", "run_sigma_sweep", "sigma_key", "smoothing", "write_report"]
@@ -94,7 +101,7 @@ def run_sigma_sweep(out: str | Path = "results/wide", image: str = WIDE_IMAGE, s
         task = tasks.Denoise(25 / 255, clean=load(image, wide.image_size), seed=seed)
         record_fits(out, journal, task, todo, seed, wide, wide.iterations, device, progress,
                     prefix=f"{image}_{wide.image_size}_s{seed}_gaussian",
-                    checkpoint_every=250, model_options=options, names=names)
+                    checkpoint_every=CHECKPOINT_EVERY, model_options=options, names=names)
     return journal.path
 
 
