@@ -31,15 +31,6 @@ def _exact(weight: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(weight.detach().double().flatten(1), ord=2)
 
 
-@pytest.fixture
-def one_thread():
-    """Small kernels run faster on one thread, and the test suite shares its cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_warm_sigma_is_exact_at_every_step_of_a_2000_step_fit(one_thread):
     clean = dipspec.data.load_image("astronaut", size=16, gray=True)
     model = set_sigma_method(Decoder(out_channels=1, channels=48, stages=2, lipschitz_lambda=0.5,
