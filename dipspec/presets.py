@@ -96,7 +96,8 @@ PAPER = Preset(name="paper", image_size=None, channels=128, iterations=10000,
 #: Denoising λ 1.0, from the resolution ladder (results/ladder.md, width 128, seed 0): on
 #: Peppers at 128² λ = 1 ends at 27.51 dB (peak 27.63 at step 4914, still rising), where λ = 2
 #: peaks at 27.22 dB by step 200 and decays 6.9 dB, λ = 3 decays like plain DIP (final 20.89,
-#: plain 21.43 dB); at 64² λ = 1 ends best on all three ladder images (Peppers, F16, Baboon).
+#: plain 21.43 dB); λ = 1 also ends best at 128² on F16 (26.88 dB) and Baboon (25.78 dB, λ = 2
+#: decaying 6.3 and 6.1 dB there), and at 64² on all three ladder images.
 #: SPEC §3's 1.4 was never measured at this width; λ = 1 is the only measured value that
 #: holds its PSNR here. The auto stop does not fire on a fit still rising, which returns its
 #: final iterate — the right answer for such a fit. The paper's triple (1, 2, 3) stays the
