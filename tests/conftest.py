@@ -115,13 +115,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def ctrl_c():
-    """SIGINT raises KeyboardInterrupt, as in a terminal, even where the suite was started in
-    the background (a shell's ``&`` makes a job ignore SIGINT, and the fit rightly respects
-    an ignored SIGINT)."""
+def pytest_configure(config):
+    """Ctrl-C as in a terminal, even where the suite runs as a background job: a shell's ``&``
+    makes the job ignore SIGINT, the fit rightly respects an ignored SIGINT, and the tests that
+    press Ctrl-C (in this process, or in a CLI subprocess, which inherits an ignored SIGINT)
+    would not be heard."""
     import signal
 
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, before)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -98,7 +98,7 @@ def test_resume_fit_many_and_a_minibatch_network(astronaut40, tmp_path):
     _same(whole, resume(path, progress=False))
 
 
-def test_ctrl_c_stops_at_the_end_of_the_iteration_saves_and_resumes(astronaut40, tmp_path, ctrl_c):
+def test_ctrl_c_stops_at_the_end_of_the_iteration_saves_and_resumes(astronaut40, tmp_path):
     task = Denoise(clean=astronaut40, seed=0)
     whole = fit(task, _decoder(), **OPTIONS)
     path = tmp_path / "fit.pt"
@@ -118,7 +118,7 @@ def test_ctrl_c_stops_at_the_end_of_the_iteration_saves_and_resumes(astronaut40,
     _same(whole, resume(path, progress=False))
 
 
-def test_sigterm_request_and_a_second_ctrl_c(astronaut40, tmp_path, ctrl_c):
+def test_sigterm_request_and_a_second_ctrl_c(astronaut40, tmp_path):
     task = Denoise(clean=astronaut40, seed=0)
     options = dict(OPTIONS, auto_stop=False)
 

@@ -37,12 +37,7 @@ def _dipspec(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def _start(out: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dipspec.cli", *ARGS, "--out", out],
                             cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
-
-
-def _as_in_a_terminal() -> None:
-    """SIGINT at its default, even where the suite runs as a background job (which ignores it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_checkpoint(proc: subprocess.Popen, staging: Path, count: int = 1) -> None:

@@ -5,8 +5,8 @@ here: the options keep the fit's meaning (σ_max exact, outputs and history in f
 same fit up to rounding), and bad combinations are refused.
 """
 
-import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,9 +67,10 @@ def test_bf16_on_a_cpu_without_bf16_units_warns_that_it_is_slower(task, monkeypa
 
 
 def test_cpu_bf16_units_are_read_from_the_cpu_flags():
-    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else None
-    if flags is None:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
         pytest.skip("no /proc/cpuinfo to compare with")
+    flags = cpuinfo.read_text().split()
     assert api.cpu_has_bf16_units() == ("avx512_bf16" in flags or "amx_tile" in flags)
 
 
