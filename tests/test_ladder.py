@@ -32,6 +32,36 @@ def test_a_ladder_journals_each_fit_and_a_rerun_skips_them(tmp_path, monkeypatch
         ladder.run_ladder(tmp_path, **{**options, "iterations": {64: 9}})  # a changed setting
 
 
+def test_a_rung_split_by_lambda_finishes_with_the_same_journal(tmp_path):
+    options = dict(images=["astronaut"], sizes=[64], width=4, progress=False,
+                   iterations={64: 6}, device="cpu")
+    path = ladder.run_ladder(tmp_path, **options, lambdas=[1.0, None])
+    first = ladder.ladder_rows(path).set_index("lambda")
+    assert sorted(first.index) == ["1", "plain"]
+    ladder.write_report(path, tmp_path / "part", images=["astronaut"], sizes=[64])
+    info = json.loads((tmp_path / "part.json").read_text())["provenance"]
+    assert info["rungs_pending"] == ["astronaut 64² (λ = 2, 3 to run)"]
+    rows = ladder.ladder_rows(ladder.run_ladder(tmp_path, **options)).set_index("lambda")
+    assert sorted(rows.index) == ["1", "2", "3", "plain"]  # the rest of the rung, no repeat
+    assert rows.loc[["1", "plain"], "final_psnr"].tolist() == first["final_psnr"].tolist()
+    assert ladder.write_report(path, tmp_path / "whole", images=["astronaut"],
+                               sizes=[64]).shape[0] == 1  # a finished rung gets its verdict
+
+
+@pytest.mark.parametrize("given", [["1.5"], ["two"], ["1", "4"]])
+def test_the_ladder_command_refuses_a_lambda_it_does_not_run(tmp_path, capsys, given):
+    with pytest.raises(SystemExit) as stop:
+        ladder.main(["--out", str(tmp_path), "--lambdas", *given, "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2 and "the ladder runs λ = 1, 2, 3, plain" in err
+    assert not (tmp_path / "ladder.journal.jsonl").exists()
+
+
+def test_checked_lambdas_keeps_the_ladders_order():
+    assert ladder.checked_lambdas(["plain", "3", 1]) == (1.0, 3.0, None)
+    assert ladder.checked_lambdas([None, 2.0]) == (2.0, None)
+
+
 def _rung(peaks, finals):
     return pd.DataFrame({"image": "x", "size": 64, "lambda": ["1", "2", "3", "plain"],
                          "peak_psnr": peaks, "final_psnr": finals,

@@ -9,6 +9,11 @@ be read at any time from the finished fits. Run it as a module::
     python -m dipspec.experiments.ladder --out results/ladder          # every rung
     python -m dipspec.experiments.ladder --out results/ladder --sizes 64 --images Peppers
     python -m dipspec.experiments.ladder --out results/ladder --report-only   # the table
+    python -m dipspec.experiments.ladder --sizes 256 --images Peppers --lambdas 1 plain
+
+``--lambdas`` runs part of a rung (the rest later, into the same journal): a 256² rung of four
+fits takes longer than one session on a 2-core CPU, and a checkpoint, kept outside git, does
+not outlive the session.
 
 Each run ends by writing the table of the fits finished so far, ``results/ladder.{csv,md,json}``
 (:func:`write_report`: one row per fit, the ordering per rung, the rungs still pending), so a
@@ -46,7 +51,7 @@ from .trajectories import (
 )
 
 __all__ = ["LADDER_IMAGES", "LADDER_LAMBDAS", "LADDER_SIZES", "ladder_key", "ladder_rows",
-           "ordering", "read_ladder", "run_ladder", "write_report"]
+           "checked_lambdas", "ordering", "read_ladder", "run_ladder", "write_report"]
 
 #: Peppers and two more of the paper's denoising images: a smooth one and a textured one.
 LADDER_IMAGES = ("Peppers", "F16", "Baboon")
@@ -72,13 +77,16 @@ def ladder_key(image: str, size: int, lipschitz_lambda: float | None, width: int
 def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
                sizes: Sequence[int] = tuple(LADDER_SIZES), width: int = 128, seed: int = 0,
                precision: str = "fp32", device: str = "auto", progress: bool = True,
-               iterations: dict[int, int] | None = None) -> Path:
+               iterations: dict[int, int] | None = None,
+               lambdas: Sequence[float | None] = LADDER_LAMBDAS) -> Path:
     """Run every missing rung; return the journal's path (``OUT/ladder.journal.jsonl``).
 
-    A rung is one (image, size): its four fits (λ = 1, 2, 3, plain) run together. Finished
+    A rung is one (image, size): its four fits (λ = 1, 2, 3, plain) run together, or only
+    those in ``lambdas`` (a subset of :data:`LADDER_LAMBDAS`; None is plain DIP). Finished
     fits already in the journal with the same settings are skipped. ``iterations`` maps a
     size to its iteration count (default :data:`LADDER_SIZES`, 3000 for other sizes).
     """
+    lambdas = checked_lambdas(lambdas)
     counts = {**LADDER_SIZES, **(iterations or {})}
     journal = FitJournal(Path(out) / "ladder.journal.jsonl")
     device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
@@ -88,8 +96,8 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
         steps = counts.get(size, 3000)
         for image in images:
             keys = [ladder_key(image, size, lam, width, seed, steps, precision, device.type)
-                    for lam in LADDER_LAMBDAS]
-            todo = [(lam, key) for lam, key in zip(LADDER_LAMBDAS, keys)
+                    for lam in lambdas]
+            todo = [(lam, key) for lam, key in zip(lambdas, keys)
                     if journal.get(key) is None]
             if not todo:
                 continue
@@ -99,6 +107,26 @@ def run_ladder(out: str | Path, images: Sequence[str] = LADDER_IMAGES,
                         prefix=f"{image}_{size}_s{seed}", channels=width, precision=precision,
                         checkpoint_every=CHECKPOINT_EVERY)
     return journal.path
+
+
+def checked_lambdas(lambdas: Sequence[float | str | None]) -> tuple[float | None, ...]:
+    """``lambdas`` as ladder λ (``"plain"`` or None: plain DIP), in the ladder's order; a
+    ValueError names any λ the ladder does not run."""
+    wanted = {None if lam in (None, "plain") else _as_float(lam) for lam in lambdas}
+    unknown = wanted - set(LADDER_LAMBDAS)
+    if unknown or not wanted:
+        known = ", ".join(label(lam) for lam in LADDER_LAMBDAS)
+        named = ", ".join(sorted(u if isinstance(u, str) else label(u) for u in unknown))
+        raise ValueError(f"the ladder runs λ = {known}, not {named or 'none at all'}; give a "
+                         "subset of them, e.g. --lambdas 1 plain")
+    return tuple(lam for lam in LADDER_LAMBDAS if lam in wanted)
+
+
+def _as_float(value) -> float | str:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def ordering(rows: pd.DataFrame) -> pd.DataFrame:
@@ -142,10 +170,11 @@ def write_report(journal_path: str | Path, stem: str | Path = "results/ladder",
              .sort_values(["size", "image", "_o"]).drop(columns="_o").round(3)
              .reset_index(drop=True))
     verdict = ordering(rows)
-    done = {(image, int(size)) for (image, size), rung in rows.groupby(["image", "size"])
-            if len(rung) == len(LADDER_LAMBDAS)}
-    pending = [f"{image} {size}²" for size in sizes for image in images
-               if (image, size) not in done]
+    finished = {(image, int(size)): set(rung["lambda"])
+                for (image, size), rung in rows.groupby(["image", "size"])}
+    pending = [_pending(image, size, finished.get((image, size), set()))
+               for size in sizes for image in images
+               if len(finished.get((image, size), ())) < len(LADDER_LAMBDAS)]
     info = {"fits": len(rows), "width": sorted(set(rows["width"])),
             "seed": sorted(set(rows["seed"])), "noise_sigma": 25,
             "iterations_per_size": {int(s): int(i) for s, i in
@@ -167,6 +196,14 @@ def write_report(journal_path: str | Path, stem: str | Path = "results/ladder",
     return verdict
 
 
+def _pending(image: str, size: int, finished: set[str]) -> str:
+    """A rung still to run, naming its missing fits when some have finished."""
+    if not finished:
+        return f"{image} {size}²"
+    missing = [label(lam) for lam in LADDER_LAMBDAS if label(lam) not in finished]
+    return f"{image} {size}² (λ = {', '.join(missing)} to run)"
+
+
 def read_ladder(path: str | Path = "ladder") -> pd.DataFrame:
     """The ladder's table (one row per fit, λ as text): a CSV path, or the stem of the
     committed table in ``results/``."""
@@ -179,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", nargs="+", default=list(LADDER_IMAGES))
     parser.add_argument("--sizes", nargs="+", type=int, default=list(LADDER_SIZES))
     parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--lambdas", nargs="+", default=None, metavar="LAMBDA",
+                        help="run only these of the rung's fits (1, 2, 3, plain), e.g. to split "
+                             "a 256² rung across sessions (default: all four)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
@@ -194,13 +234,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no ladder journal at {journal}; run the ladder first")
         print(write_report(journal, args.table, args.images, args.sizes).to_string(index=False))
         return 0
+    try:
+        lambdas = checked_lambdas(args.lambdas or LADDER_LAMBDAS)
+    except ValueError as err:
+        parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
     data.paper_registry()  # fail early on a broken install
     try:
         path = run_ladder(args.out, args.images, args.sizes, args.width,
                           precision=args.precision, device=args.device,
-                          progress=not args.quiet)
+                          progress=not args.quiet, lambdas=lambdas)
     except (FitInterrupted, KeyboardInterrupt):
         print(f"interrupted: finished fits are kept in {journal}; run the same command to "
               "continue", file=sys.stderr)
