@@ -83,6 +83,36 @@ def test_a_rule_that_never_fires_returns_the_final_iterate(study):
                                                                  - frame["psnr"][-1]), abs=1e-3)
 
 
+def test_a_fit_is_design_only_where_its_tasks_rule_was_chosen_on_its_image(tmp_path):
+    journal = FitJournal(tmp_path / "stopping.journal.jsonl")
+    cases = {("denoise", "Baboon"): "design", ("denoise", "kodim01"): "held-out",
+             ("deblock", "barbara"): "design", ("deblock", "baboon"): "held-out",
+             ("deblock", "Baboon"): "held-out", ("super_resolve", "House"): "design",
+             ("super_resolve", "kodim01"): "held-out", ("inpaint", "couple"): "design",
+             ("inpaint", "house"): "held-out"}
+    for k, (task, image) in enumerate(cases):
+        name = f"trajectories/{k}.npz"
+        write_trajectory(tmp_path / name, _trajectory())
+        journal.add({"task": task, "image": image, "seed": 0, "lambda": "plain",
+                     "iterations": BUDGET, "preset": "quick"},
+                    {"trajectory": name, "commit": "x", "machine": "y"})
+    table = stopping_eval.fits([tmp_path])
+    got = {(task, image): split for task, image, split
+           in zip(table["task"], table["image"], table["split"])}
+    assert got == cases
+
+
+def test_the_held_out_images_are_new_to_each_task():
+    for kind, held_out in stopping_study.HELD_OUT_TASKS.items():
+        names = {stopping_study.study_image(kind, name.rsplit("/", 1)[-1].split(".")[0])
+                 for name in held_out}
+        assert names == set(held_out) and len(held_out) == 3
+        assert not {n.lower() for n in stopping_eval.DESIGN_SPLIT[kind]} & {
+            n.rsplit("/", 1)[-1].split(".")[0].lower() for n in held_out}
+    with pytest.raises(ValueError, match="not an image of the deblock study"):
+        stopping_study.study_image("deblock", "kodim01")
+
+
 def test_study_tasks_are_the_papers_degradations():
     import torch
 

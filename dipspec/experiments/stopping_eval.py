@@ -37,7 +37,7 @@ from ..measure import (
 from ..presets import resolve
 from .chakrabarty.tables import results_path
 from .setup import load
-from .stopping_study import STUDY_TASKS, make_task
+from .stopping_study import STUDY_TASKS, make_task, study_image
 from .trajectories import (
     NOISE_ESTIMATE,
     journal_rows,
@@ -47,12 +47,19 @@ from .trajectories import (
     write_texts,
 )
 
-__all__ = ["DESIGN_IMAGES", "RULES", "TARGETS", "evaluate", "fits", "noise_sigma", "read_study",
-           "summary", "targets_met", "write_study"]
+__all__ = ["DESIGN_IMAGES", "DESIGN_SPLIT", "RULES", "TARGETS", "evaluate", "fits",
+           "noise_sigma", "read_study", "summary", "targets_met", "write_study"]
 
 #: The denoising images the kit's own rules were looked at on; the other four (kodim01, 02,
-#: 03, 12) and every image of the other tasks are held out and reported apart.
+#: 03, 12) are held out and reported apart.
 DESIGN_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers")
+
+#: Task → the images each task's recommended rule was chosen on (the ``design`` split): the
+#: denoising design images, and the study's images of the other tasks (:data:`STUDY_TASKS`).
+#: Every other image — the Kodak denoising images and :data:`HELD_OUT_TASKS` — is held out.
+DESIGN_SPLIT = {"denoise": DESIGN_IMAGES,
+                **{kind: tuple(Path(image).stem for image in images)
+                   for kind, images in STUDY_TASKS.items()}}
 
 #: Rule name → how it is judged on a trajectory: ``(frame, noise σ) → (detected, fired)``.
 RULES: dict[str, Callable] = {
@@ -88,9 +95,8 @@ def _observation(row: Mapping):
     if row.get("task", "denoise") == "denoise":
         clean = load(row["image"], size, preset=scale)
         return tasks.Denoise(25 / 255, clean=clean, seed=int(row["seed"])).observation
-    image = next(i for i in STUDY_TASKS[row["task"]] if Path(i).stem == row["image"])
-    return make_task(row["task"], image, scale.with_(image_size=size),
-                     int(row["seed"])).observation
+    return make_task(row["task"], study_image(row["task"], row["image"]),
+                     scale.with_(image_size=size), int(row["seed"])).observation
 
 
 def fits(directories: Sequence[str | Path]) -> pd.DataFrame:
@@ -113,8 +119,9 @@ def fits(directories: Sequence[str | Path]) -> pd.DataFrame:
                 rows = rows.assign(task="denoise")
             frames.append(rows)
     table = pd.concat(frames, ignore_index=True)
-    split = np.where((table["task"] == "denoise") & table["image"].isin(DESIGN_IMAGES),
-                     "design", "held-out")
+    design = [image in DESIGN_SPLIT.get(task, ())
+              for task, image in zip(table["task"], table["image"])]
+    split = np.where(design, "design", "held-out")
     return table.assign(split=split, model=np.where(table["lambda"] == "plain", "plain",
                                                      "λ-controlled"))
 

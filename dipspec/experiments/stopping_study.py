@@ -8,6 +8,11 @@ and its per-iteration trajectory saved (PSNR, loss, FBC, ratio and the two outpu
 curves; see :func:`.trajectories.record_fits`). Run it as::
 
     python -m dipspec.experiments.stopping_study --preset quick --out results/stopping/quick
+    python -m dipspec.experiments.stopping_study --held-out     # HELD_OUT_TASKS' images
+
+The recommended rule of each task (:data:`dipspec.fitting.stops.RECOMMENDED`) was chosen on the
+fits of :data:`STUDY_TASKS`; :data:`HELD_OUT_TASKS` holds three more images per task that no
+choice has seen, reported apart.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from .chakrabarty.tables import FitJournal
 from .setup import load
 from .trajectories import label, record_fits
 
-__all__ = ["STUDY_TASKS", "make_task", "record_tasks"]
+__all__ = ["HELD_OUT_TASKS", "STUDY_TASKS", "make_task", "record_tasks", "study_image"]
 
 #: Task → the three images it is studied on (paths of the paper's data, or short names).
 STUDY_TASKS = {
@@ -35,6 +40,27 @@ STUDY_TASKS = {
                 "inpainting/Dataset_Bernoulli/img/couple.png"),
     "super_resolve": ("House", "F16", "Peppers"),
 }
+
+#: Task → three images kept out of the choice of its recommended rule, fixed before any of them
+#: was fitted by one rule: the next images of the same collection in its listed order —
+#: classic5's other two and LIVE1's first; the Bernoulli set's next three after ``couple``; the
+#: first three Kodak images (no Kodak image was ever a design image).
+HELD_OUT_TASKS = {
+    "deblock": ("deblocking/classic5/baboon.bmp", "deblocking/classic5/lena.bmp",
+                "deblocking/LIVE1/bikes.bmp"),
+    "inpaint": ("inpainting/Dataset_Bernoulli/img/fingerprint.png",
+                "inpainting/Dataset_Bernoulli/img/hill.png",
+                "inpainting/Dataset_Bernoulli/img/house.png"),
+    "super_resolve": ("kodim01", "kodim02", "kodim03"),
+}
+
+
+def study_image(kind: str, name: str) -> str:
+    """The study's image of task ``kind`` whose short name (file stem) is ``name``."""
+    for image in (*STUDY_TASKS[kind], *HELD_OUT_TASKS[kind]):
+        if _short(image) == name:
+            return image
+    raise ValueError(f"{name!r} is not an image of the {kind} study")
 
 
 def make_task(kind: str, image: str, scale: Preset, seed: int) -> tasks.Task:
@@ -56,8 +82,11 @@ def _short(image: str) -> str:
 def record_tasks(out: str | Path, preset: str | Preset = "quick",
                  kinds: Sequence[str] = tuple(STUDY_TASKS), seeds: Sequence[int] = (0,),
                  iterations: int | None = None, device: str = "cpu",
-                 progress: bool = True) -> Path:
-    """Run every missing (task, image, seed) pair of fits; return the journal's path."""
+                 progress: bool = True, held_out: bool = False) -> Path:
+    """Run every missing (task, image, seed) pair of fits; return the journal's path.
+
+    The images are :data:`STUDY_TASKS`', or with ``held_out`` :data:`HELD_OUT_TASKS`'."""
+    images = HELD_OUT_TASKS if held_out else STUDY_TASKS
     scale = resolve(preset)
     out = Path(out)
     journal = FitJournal(out / "stopping.journal.jsonl")
@@ -65,7 +94,7 @@ def record_tasks(out: str | Path, preset: str | Preset = "quick",
     for seed in seeds:
         for kind in kinds:
             lambdas = (None, default_lambda(kind, scale))
-            for image in STUDY_TASKS[kind]:
+            for image in images[kind]:
                 keys = [{"task": kind, "image": _short(image), "size": scale.image_size,
                          "width": scale.channels, "lambda": label(lam), "seed": seed,
                          "iterations": steps, "preset": scale.name} for lam in lambdas]
@@ -86,12 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--held-out", action="store_true",
+                        help="fit the held-out images (HELD_OUT_TASKS) instead")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     out = args.out or f"results/stopping/{args.preset}"
     try:
         path = record_tasks(out, args.preset, args.tasks, args.seeds, args.iterations,
-                            args.device, progress=not args.quiet)
+                            args.device, progress=not args.quiet, held_out=args.held_out)
     except (FitInterrupted, KeyboardInterrupt):
         print(f"interrupted: finished fits are kept in {out}; run the same command to "
               "continue", file=sys.stderr)
