@@ -37,7 +37,7 @@ from ..measure import (
 from ..presets import resolve
 from .chakrabarty.tables import results_path
 from .setup import load
-from .stopping_study import STUDY_TASKS, make_task, study_image
+from .stopping_study import STUDY_TASKS, make_task, short_name, study_image
 from .trajectories import (
     NOISE_ESTIMATE,
     journal_rows,
@@ -58,7 +58,7 @@ DESIGN_IMAGES = ("Baboon", "F16", "House", "Lena", "Peppers")
 #: denoising design images, and the study's images of the other tasks (:data:`STUDY_TASKS`).
 #: Every other image — the Kodak denoising images and :data:`HELD_OUT_TASKS` — is held out.
 DESIGN_SPLIT = {"denoise": DESIGN_IMAGES,
-                **{kind: tuple(Path(image).stem for image in images)
+                **{kind: tuple(map(short_name, images))
                    for kind, images in STUDY_TASKS.items()}}
 
 #: Rule name → how it is judged on a trajectory: ``(frame, noise σ) → (detected, fired)``.

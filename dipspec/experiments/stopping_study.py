@@ -29,7 +29,8 @@ from .chakrabarty.tables import FitJournal
 from .setup import load
 from .trajectories import label, record_fits
 
-__all__ = ["HELD_OUT_TASKS", "STUDY_TASKS", "make_task", "record_tasks", "study_image"]
+__all__ = ["HELD_OUT_TASKS", "STUDY_TASKS", "make_task", "record_tasks", "short_name",
+           "study_image"]
 
 #: Task → the three images it is studied on (paths of the paper's data, or short names).
 STUDY_TASKS = {
@@ -58,7 +59,7 @@ HELD_OUT_TASKS = {
 def study_image(kind: str, name: str) -> str:
     """The study's image of task ``kind`` whose short name (file stem) is ``name``."""
     for image in (*STUDY_TASKS[kind], *HELD_OUT_TASKS[kind]):
-        if _short(image) == name:
+        if short_name(image) == name:
             return image
     raise ValueError(f"{name!r} is not an image of the {kind} study")
 
@@ -75,7 +76,8 @@ def make_task(kind: str, image: str, scale: Preset, seed: int) -> tasks.Task:
     raise ValueError(f"unknown study task {kind!r}; choose one of {sorted(STUDY_TASKS)}")
 
 
-def _short(image: str) -> str:
+def short_name(image: str) -> str:
+    """The name a study image goes by in the journal and the results: its file stem."""
     return Path(image).stem
 
 
@@ -95,7 +97,7 @@ def record_tasks(out: str | Path, preset: str | Preset = "quick",
         for kind in kinds:
             lambdas = (None, default_lambda(kind, scale))
             for image in images[kind]:
-                keys = [{"task": kind, "image": _short(image), "size": scale.image_size,
+                keys = [{"task": kind, "image": short_name(image), "size": scale.image_size,
                          "width": scale.channels, "lambda": label(lam), "seed": seed,
                          "iterations": steps, "preset": scale.name} for lam in lambdas]
                 todo = [(lam, key) for lam, key in zip(lambdas, keys)
@@ -103,7 +105,7 @@ def record_tasks(out: str | Path, preset: str | Preset = "quick",
                 if todo:
                     record_fits(out, journal, make_task(kind, image, scale, seed), todo, seed,
                                 scale, steps, device, progress,
-                                prefix=f"{kind}_{_short(image)}_s{seed}")
+                                prefix=f"{kind}_{short_name(image)}_s{seed}")
     return journal.path
 
 
